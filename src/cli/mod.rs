@@ -1,0 +1,100 @@
+//! Command line: `run`, `check`, `targets`.
+
+mod run;
+mod targets;
+
+use crate::config::ConfigSet;
+use crate::telemetry::LogFormat;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "trade-engine",
+    version,
+    about = "Turns weighted trading signals into positions on several venues"
+)]
+pub struct Cli {
+    /// Directory of engine.json, signal_weights.json, asset_mapping.json, credentials.json.
+    #[arg(
+        long,
+        global = true,
+        default_value = "config",
+        env = "TRADE_ENGINE_CONFIG_DIR"
+    )]
+    pub config_dir: PathBuf,
+    /// Directory for signals, the order journal, the execution cache and sim accounts.
+    #[arg(
+        long,
+        global = true,
+        default_value = "state",
+        env = "TRADE_ENGINE_STATE_DIR"
+    )]
+    pub state_dir: PathBuf,
+    /// Log format; default: json when stdout is not a terminal, else pretty.
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon (the default).
+    Run,
+    /// Validate the config set and print a summary; exit 1 with the error otherwise.
+    Check,
+    /// Print the current target per account and symbol, without trading.
+    Targets {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn main(cli: Cli) -> ExitCode {
+    match cli.command.as_ref().unwrap_or(&Command::Run) {
+        Command::Check => match ConfigSet::load(&cli.config_dir) {
+            Ok(set) => {
+                print!("{}", set.summary());
+                println!("config OK");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("config error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Targets { json } => runtime()
+            .and_then(|rt| rt.block_on(targets::print(&cli, *json)))
+            .map_or_else(
+                |e| {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                },
+                |()| ExitCode::SUCCESS,
+            ),
+        Command::Run => runtime()
+            .and_then(|rt| rt.block_on(run::run(&cli)))
+            .map_or_else(
+                |e| {
+                    eprintln!("trade-engine: {e}");
+                    ExitCode::FAILURE
+                },
+                |()| ExitCode::SUCCESS,
+            ),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
+/// Makes `dir` absolute so that later relative paths do not depend on the working directory.
+pub(crate) fn absolute(dir: &std::path::Path) -> PathBuf {
+    std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())
+}

@@ -1,0 +1,133 @@
+use super::{absolute, Cli};
+use crate::config::{watch::spawn_reloader, ConfigSet};
+use crate::execution::Engine;
+use crate::signals::{SignalBook, SourceManager};
+use crate::state::{ExecutionCache, Journal};
+use crate::telemetry::{self, LogFormat};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// How long SIGTERM waits for an in-flight cycle (orders being sent) to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
+pub async fn run(cli: &Cli) -> Result<(), String> {
+    let config_dir = absolute(&cli.config_dir);
+    let state_dir = absolute(&cli.state_dir);
+    let config = ConfigSet::load(&config_dir).map_err(|e| format!("config error: {e}"))?;
+    let format = cli.log_format.or_else(|| {
+        config
+            .engine
+            .logging
+            .format
+            .as_deref()
+            .and_then(LogFormat::parse)
+    });
+    telemetry::init(format, config.engine.logging.level.as_deref());
+    for w in &config.warnings {
+        tracing::warn!(warning = %w, "config warning");
+    }
+    std::fs::create_dir_all(&state_dir)
+        .map_err(|e| format!("cannot create state directory {}: {e}", state_dir.display()))?;
+    tracing::info!(
+        config_dir = %config_dir.display(),
+        state_dir = %state_dir.display(),
+        accounts = config.engine.accounts.len(),
+        sources = config.engine.sources.len(),
+        "trade-engine starting"
+    );
+
+    let listen: std::net::SocketAddr = config
+        .engine
+        .server
+        .listen
+        .parse()
+        .map_err(|e| format!("server.listen: {e}"))?;
+    let (hup_tx, hup_rx) = mpsc::channel(4);
+    let config_rx = spawn_reloader(Arc::new(config), hup_rx);
+
+    let book = Arc::new(SignalBook::open(&state_dir).map_err(|e| e.to_string())?);
+    let mut sources = SourceManager::new(book.clone());
+    sources.apply(&config_rx.borrow());
+    let targets_rx = crate::targets::spawn_target_book(config_rx.clone(), book.clone());
+
+    let cache = Arc::new(ExecutionCache::open(&state_dir).map_err(|e| e.to_string())?);
+    let journal = Arc::new(Journal::open(&state_dir).map_err(|e| e.to_string())?);
+    let engine = Engine::new(
+        state_dir.clone(),
+        config_rx.clone(),
+        targets_rx,
+        cache,
+        journal,
+    );
+    let handles = engine.handles();
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mut engine_task = tokio::spawn(engine.run(shutdown_rx.clone()));
+
+    let app = crate::server::router(handles);
+    let mut server_shutdown = shutdown_rx.clone();
+    let server = tokio::spawn(async move {
+        let stop = async move {
+            let _ = server_shutdown.wait_for(|s| *s).await;
+        };
+        if let Err(e) = crate::server::serve(listen, app, stop).await {
+            tracing::error!(listen = %listen, error = %e, "http server failed");
+        }
+    });
+
+    // Sources follow config reloads.
+    let mut source_config = config_rx.clone();
+    let sources_task = tokio::spawn(async move {
+        while source_config.changed().await.is_ok() {
+            let cfg = source_config.borrow_and_update().clone();
+            sources.apply(&cfg);
+        }
+        sources.stop_all();
+    });
+
+    wait_for_stop(hup_tx).await;
+    tracing::info!("shutting down: finishing in-flight orders");
+    let _ = shutdown_tx.send(true);
+    if tokio::time::timeout(SHUTDOWN_GRACE, &mut engine_task)
+        .await
+        .is_err()
+    {
+        tracing::warn!("in-flight work did not finish in time; stopping anyway");
+        engine_task.abort();
+    }
+    sources_task.abort();
+    let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Waits for SIGTERM or Ctrl-C; SIGHUP asks for a config reload and keeps waiting.
+async fn wait_for_stop(hup: mpsc::Sender<()>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut hangup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = term.recv() => return,
+                _ = tokio::signal::ctrl_c() => return,
+                _ = hangup.recv() => {
+                    tracing::info!("SIGHUP: reloading config");
+                    let _ = hup.try_send(());
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = hup;
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

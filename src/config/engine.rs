@@ -1,0 +1,245 @@
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// `engine.json`: accounts, sources, server, risk, logging and cycle timing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    #[serde(default)]
+    pub accounts: Vec<AccountConfig>,
+    #[serde(default)]
+    pub sources: Vec<SourceConfig>,
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub risk: RiskConfig,
+    #[serde(default)]
+    pub logging: LoggingConfig,
+    #[serde(default)]
+    pub cycle: CycleConfig,
+    #[serde(default)]
+    pub files: FilesConfig,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountConfig {
+    pub name: String,
+    pub venue: String,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Entry name in credentials.json; the sim venue needs none.
+    #[serde(default)]
+    pub credentials: Option<String>,
+    #[serde(default)]
+    pub rest_url: Option<String>,
+    #[serde(default)]
+    pub ws_url: Option<String>,
+    #[serde(default)]
+    pub testnet: bool,
+    #[serde(default)]
+    pub leverage_override: Option<Decimal>,
+    #[serde(default)]
+    pub min_order_notional_usd: Decimal,
+    #[serde(default = "default_max_concurrent_symbols")]
+    pub max_concurrent_symbols: usize,
+    /// Only reduce exposure on this account (e.g. while winding it down).
+    #[serde(default)]
+    pub close_only: bool,
+    /// Plan and log every order without sending it.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Unified symbol -> venue-native symbol, overriding the venue's default spelling.
+    #[serde(default)]
+    pub symbol_map: BTreeMap<String, String>,
+    /// Parameters of the simulated venue (ignored by real venues).
+    #[serde(default)]
+    pub sim: Option<SimParams>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimParams {
+    #[serde(default = "default_sim_seed")]
+    pub seed: u64,
+    #[serde(default = "default_sim_balance")]
+    pub starting_balance_usd: Decimal,
+    #[serde(default = "default_sim_slippage")]
+    pub slippage_bps: Decimal,
+    #[serde(default = "default_sim_fee")]
+    pub fee_bps: Decimal,
+    /// Standard deviation of the per-second random-walk step, in basis points.
+    #[serde(default = "default_sim_volatility")]
+    pub volatility_bps: Decimal,
+}
+
+impl Default for SimParams {
+    fn default() -> Self {
+        SimParams {
+            seed: default_sim_seed(),
+            starting_balance_usd: default_sim_balance(),
+            slippage_bps: default_sim_slippage(),
+            fee_bps: default_sim_fee(),
+            volatility_bps: default_sim_volatility(),
+        }
+    }
+}
+
+/// A signal source. Its kind-specific fields stay in `params` and are read by the source.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SourceConfig {
+    pub name: String,
+    pub kind: String,
+    #[serde(flatten)]
+    pub params: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    #[serde(default = "default_listen")]
+    pub listen: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: default_listen(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RiskConfig {
+    #[serde(default = "default_max_leverage")]
+    pub max_leverage: Decimal,
+    #[serde(default)]
+    pub max_symbol_notional_usd: Option<Decimal>,
+    #[serde(default)]
+    pub max_account_notional_usd: Option<Decimal>,
+    /// File name in the state directory whose presence stops all new exposure.
+    #[serde(default = "default_kill_switch")]
+    pub kill_switch_file: String,
+    /// A mark price older than this only allows reducing orders.
+    #[serde(default = "default_max_price_age")]
+    pub max_price_age_secs: u64,
+    /// An account value older than this only allows reducing orders.
+    #[serde(default = "default_max_price_age")]
+    pub max_account_value_age_secs: u64,
+}
+
+impl Default for RiskConfig {
+    fn default() -> Self {
+        RiskConfig {
+            max_leverage: default_max_leverage(),
+            max_symbol_notional_usd: None,
+            max_account_notional_usd: None,
+            kill_switch_file: default_kill_switch(),
+            max_price_age_secs: default_max_price_age(),
+            max_account_value_age_secs: default_max_price_age(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoggingConfig {
+    /// A tracing filter such as `info` or `trade_engine=debug`; `RUST_LOG` wins when set.
+    #[serde(default)]
+    pub level: Option<String>,
+    /// `json` or `pretty`; the `--log-format` flag wins when given.
+    #[serde(default)]
+    pub format: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CycleConfig {
+    #[serde(default = "default_reconcile")]
+    pub reconcile_interval_secs: u64,
+    #[serde(default = "default_debounce")]
+    pub debounce_ms: u64,
+}
+
+impl Default for CycleConfig {
+    fn default() -> Self {
+        CycleConfig {
+            reconcile_interval_secs: default_reconcile(),
+            debounce_ms: default_debounce(),
+        }
+    }
+}
+
+/// Names of the other files of the set, relative to the config directory.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilesConfig {
+    #[serde(default = "default_weights_file")]
+    pub signal_weights: String,
+    #[serde(default = "default_mapping_file")]
+    pub asset_mapping: String,
+    #[serde(default = "default_credentials_file")]
+    pub credentials: String,
+}
+
+impl Default for FilesConfig {
+    fn default() -> Self {
+        FilesConfig {
+            signal_weights: default_weights_file(),
+            asset_mapping: default_mapping_file(),
+            credentials: default_credentials_file(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_max_concurrent_symbols() -> usize {
+    10
+}
+fn default_listen() -> String {
+    "127.0.0.1:8787".into()
+}
+fn default_max_leverage() -> Decimal {
+    dec!(20)
+}
+fn default_kill_switch() -> String {
+    "KILL".into()
+}
+fn default_max_price_age() -> u64 {
+    60
+}
+fn default_reconcile() -> u64 {
+    30
+}
+fn default_debounce() -> u64 {
+    100
+}
+fn default_weights_file() -> String {
+    "signal_weights.json".into()
+}
+fn default_mapping_file() -> String {
+    "asset_mapping.json".into()
+}
+fn default_credentials_file() -> String {
+    "credentials.json".into()
+}
+fn default_sim_seed() -> u64 {
+    42
+}
+fn default_sim_balance() -> Decimal {
+    dec!(10000)
+}
+fn default_sim_slippage() -> Decimal {
+    dec!(2)
+}
+fn default_sim_fee() -> Decimal {
+    dec!(5.5)
+}
+fn default_sim_volatility() -> Decimal {
+    dec!(5)
+}

@@ -1,0 +1,277 @@
+//! The typed config set: `engine.json`, `signal_weights.json`, `asset_mapping.json` and
+//! `credentials.json`, loaded and validated as one unit.
+
+pub mod credentials;
+pub mod engine;
+mod error;
+pub mod mapping;
+mod validate;
+pub mod watch;
+pub mod weights;
+
+pub use credentials::{Credential, Credentials, Secret};
+pub use engine::{AccountConfig, EngineConfig, RiskConfig, SimParams, SourceConfig};
+pub use error::{from_value, parse_json, ConfigError};
+pub use mapping::AssetMapping;
+pub use weights::{SignalWeights, SymbolWeights};
+
+use std::path::{Path, PathBuf};
+
+pub const ENGINE_FILE: &str = "engine.json";
+pub const ENV_PREFIX: &str = "TRADE_ENGINE";
+
+/// The venues an account may name.
+pub const VENUES: [&str; 7] = [
+    "bitmex", "bybit", "blofin", "kucoin", "mexc", "oanda", "sim",
+];
+
+/// A complete, validated configuration. It is immutable: a reload builds a new one and swaps
+/// the `Arc` so that a cycle always sees one consistent set.
+#[derive(Clone, Debug)]
+pub struct ConfigSet {
+    pub dir: PathBuf,
+    pub engine: EngineConfig,
+    pub weights: SignalWeights,
+    pub mapping: AssetMapping,
+    pub credentials: Credentials,
+    /// Things that are allowed but probably not meant (logged once per load).
+    pub warnings: Vec<String>,
+}
+
+impl ConfigSet {
+    /// Loads and validates the whole set from `dir`, with environment overrides.
+    pub fn load(dir: &Path) -> Result<ConfigSet, ConfigError> {
+        Self::load_with_env(dir, std::env::vars().collect())
+    }
+
+    pub fn load_with_env(dir: &Path, env: Vec<(String, String)>) -> Result<ConfigSet, ConfigError> {
+        let engine_path = dir.join(ENGINE_FILE);
+        let engine = load_engine(&engine_path, &env)?;
+
+        let weights_path = dir.join(&engine.files.signal_weights);
+        let weights: SignalWeights = parse_json(&weights_path, &read(&weights_path)?)?;
+
+        let mapping_path = dir.join(&engine.files.asset_mapping);
+        let mapping: AssetMapping = if mapping_path.exists() {
+            parse_json(&mapping_path, &read(&mapping_path)?)?
+        } else {
+            AssetMapping::default()
+        };
+
+        let credentials_path = dir.join(&engine.files.credentials);
+        let mut warnings = Vec::new();
+        let mut credentials: Credentials = if credentials_path.exists() {
+            if credentials::readable_by_others(&credentials_path) {
+                warnings.push(format!(
+                    "{} is readable by group or others; run `chmod 600 {}`",
+                    credentials_path.display(),
+                    credentials_path.display()
+                ));
+            }
+            parse_json(&credentials_path, &read(&credentials_path)?)?
+        } else {
+            Credentials::default()
+        };
+        credentials.apply_env(env.into_iter());
+
+        let set = ConfigSet {
+            dir: dir.to_path_buf(),
+            engine,
+            weights,
+            mapping,
+            credentials,
+            warnings,
+        };
+        validate::validate(set)
+    }
+
+    /// Resolves a path from the config against the config directory.
+    pub fn resolve(&self, path: impl AsRef<Path>) -> PathBuf {
+        let path = path.as_ref();
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.dir.join(path)
+        }
+    }
+
+    pub fn path_of(&self, which: ConfigFile) -> PathBuf {
+        match which {
+            ConfigFile::Engine => self.dir.join(ENGINE_FILE),
+            ConfigFile::Weights => self.dir.join(&self.engine.files.signal_weights),
+            ConfigFile::Mapping => self.dir.join(&self.engine.files.asset_mapping),
+            ConfigFile::Credentials => self.dir.join(&self.engine.files.credentials),
+        }
+    }
+
+    pub fn account(&self, name: &str) -> Option<&AccountConfig> {
+        self.engine.accounts.iter().find(|a| a.name == name)
+    }
+
+    /// Paths whose change means "reload the set".
+    pub fn watched_files(&self) -> Vec<PathBuf> {
+        [
+            ConfigFile::Engine,
+            ConfigFile::Weights,
+            ConfigFile::Mapping,
+            ConfigFile::Credentials,
+        ]
+        .into_iter()
+        .map(|f| self.path_of(f))
+        .collect()
+    }
+
+    /// A one-line description of what differs from `old`, for the reload log.
+    pub fn diff_summary(&self, old: &ConfigSet) -> String {
+        let mut parts = Vec::new();
+        let names = |s: &ConfigSet| -> Vec<String> {
+            s.engine.accounts.iter().map(|a| a.name.clone()).collect()
+        };
+        let (old_names, new_names) = (names(old), names(self));
+        for n in new_names.iter().filter(|n| !old_names.contains(n)) {
+            parts.push(format!("account {n} added"));
+        }
+        for n in old_names.iter().filter(|n| !new_names.contains(n)) {
+            parts.push(format!("account {n} removed"));
+        }
+        for a in &self.engine.accounts {
+            if let Some(o) = old.account(&a.name) {
+                if o != a {
+                    parts.push(format!("account {} changed", a.name));
+                }
+            }
+        }
+        if old.engine.sources != self.engine.sources {
+            parts.push("sources changed".into());
+        }
+        if old.engine.risk != self.engine.risk {
+            parts.push("risk changed".into());
+        }
+        if old.engine.cycle != self.engine.cycle {
+            parts.push("cycle timing changed".into());
+        }
+        if old.engine.server != self.engine.server {
+            parts.push("server.listen changed (takes effect on restart)".into());
+        }
+        for w in &self.weights.0 {
+            match old.weights.get(&w.symbol) {
+                None => parts.push(format!("weights for {} added", w.symbol)),
+                Some(o) if o != w => parts.push(format!("weights for {} changed", w.symbol)),
+                _ => {}
+            }
+        }
+        for w in &old.weights.0 {
+            if self.weights.get(&w.symbol).is_none() {
+                parts.push(format!("weights for {} removed", w.symbol));
+            }
+        }
+        if old.mapping != self.mapping {
+            parts.push("asset mapping changed".into());
+        }
+        if old.credentials != self.credentials {
+            parts.push("credentials changed".into());
+        }
+        if parts.is_empty() {
+            "no effective change".into()
+        } else {
+            parts.join("; ")
+        }
+    }
+
+    /// A multi-line human summary, printed by `trade-engine check`.
+    pub fn summary(&self) -> String {
+        let mut out = String::new();
+        out.push_str(&format!("config directory: {}\n", self.dir.display()));
+        out.push_str(&format!("accounts: {}\n", self.engine.accounts.len()));
+        for a in &self.engine.accounts {
+            let mut flags = Vec::new();
+            if !a.enabled {
+                flags.push("disabled");
+            }
+            if a.close_only {
+                flags.push("close-only");
+            }
+            if a.dry_run {
+                flags.push("dry-run");
+            }
+            if a.testnet {
+                flags.push("testnet");
+            }
+            out.push_str(&format!(
+                "  {} on {}{}\n",
+                a.name,
+                a.venue,
+                if flags.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", flags.join(", "))
+                }
+            ));
+        }
+        out.push_str(&format!("sources: {}\n", self.engine.sources.len()));
+        for s in &self.engine.sources {
+            out.push_str(&format!("  {} ({})\n", s.name, s.kind));
+        }
+        out.push_str(&format!("symbols: {}\n", self.weights.0.len()));
+        for w in &self.weights.0 {
+            let sources: Vec<String> = w
+                .sources
+                .iter()
+                .map(|s| format!("{} {}", s.source, s.weight))
+                .collect();
+            out.push_str(&format!(
+                "  {} leverage {} weights [{}]\n",
+                w.symbol,
+                w.leverage,
+                sources.join(", ")
+            ));
+        }
+        for warning in &self.warnings {
+            out.push_str(&format!("warning: {warning}\n"));
+        }
+        out
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum ConfigFile {
+    Engine,
+    Weights,
+    Mapping,
+    Credentials,
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        file: path.to_path_buf(),
+        source,
+    })
+}
+
+/// `engine.json` goes through the `config` crate so that any field can be overridden by
+/// `TRADE_ENGINE__SECTION__FIELD`; the file is parsed by serde_json first so that syntax
+/// errors carry a line and column.
+fn load_engine(path: &Path, env: &[(String, String)]) -> Result<EngineConfig, ConfigError> {
+    let text = read(path)?;
+    let _: serde_json::Value = parse_json(path, &text)?;
+    let env_source: std::collections::HashMap<String, String> = env
+        .iter()
+        .filter(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}__")))
+        .cloned()
+        .collect();
+    let merged = config::Config::builder()
+        .add_source(config::File::from_str(&text, config::FileFormat::Json))
+        .add_source(
+            config::Environment::with_prefix(ENV_PREFIX)
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(env_source)),
+        )
+        .build()
+        .map_err(|e| ConfigError::Environment(e.to_string()))?;
+    let value: serde_json::Value = merged
+        .try_deserialize()
+        .map_err(|e| ConfigError::Environment(e.to_string()))?;
+    from_value(path, value)
+}

@@ -1,0 +1,281 @@
+use super::{ConfigError, ConfigFile, ConfigSet, VENUES};
+use rust_decimal::Decimal;
+use std::collections::BTreeSet;
+
+/// Checks the set as a whole; the first problem found is returned, phrased with file and path.
+pub(super) fn validate(mut set: ConfigSet) -> Result<ConfigSet, ConfigError> {
+    let engine_file = set.path_of(ConfigFile::Engine);
+    let weights_file = set.path_of(ConfigFile::Weights);
+    let mapping_file = set.path_of(ConfigFile::Mapping);
+    let e = &set.engine;
+
+    let risk = &e.risk;
+    if risk.max_leverage < Decimal::ONE {
+        return Err(ConfigError::invalid(
+            &engine_file,
+            "risk.max_leverage",
+            format!("{} is below 1", risk.max_leverage),
+            "a number >= 1",
+        ));
+    }
+    for (field, value) in [
+        ("risk.max_symbol_notional_usd", risk.max_symbol_notional_usd),
+        (
+            "risk.max_account_notional_usd",
+            risk.max_account_notional_usd,
+        ),
+    ] {
+        if let Some(v) = value {
+            if v < Decimal::ZERO {
+                return Err(ConfigError::invalid(
+                    &engine_file,
+                    field,
+                    format!("{v} is negative"),
+                    "null or a number >= 0",
+                ));
+            }
+        }
+    }
+    if risk.kill_switch_file.is_empty()
+        || risk.kill_switch_file.contains('/')
+        || risk.kill_switch_file.contains('\\')
+    {
+        return Err(ConfigError::invalid(
+            &engine_file,
+            "risk.kill_switch_file",
+            format!("{:?} is not a plain file name", risk.kill_switch_file),
+            "a file name inside the state directory, such as \"KILL\"",
+        ));
+    }
+    if e.cycle.reconcile_interval_secs == 0 {
+        return Err(ConfigError::invalid(
+            &engine_file,
+            "cycle.reconcile_interval_secs",
+            "0 would reconcile in a busy loop",
+            "a number of seconds >= 1",
+        ));
+    }
+    if e.server.listen.parse::<std::net::SocketAddr>().is_err() {
+        return Err(ConfigError::invalid(
+            &engine_file,
+            "server.listen",
+            format!("{:?} is not an address", e.server.listen),
+            "host:port such as \"127.0.0.1:8787\"",
+        ));
+    }
+
+    let mut names = BTreeSet::new();
+    for (i, a) in e.accounts.iter().enumerate() {
+        let at = |field: &str| format!("accounts[{i}].{field}");
+        if a.name.is_empty()
+            || !a
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(ConfigError::invalid(
+                &engine_file,
+                at("name"),
+                format!("account name {:?} is not usable", a.name),
+                "letters, digits, '_' or '-'",
+            ));
+        }
+        if !names.insert(a.name.to_ascii_lowercase()) {
+            return Err(ConfigError::invalid(
+                &engine_file,
+                at("name"),
+                format!("account \"{}\" is defined twice", a.name),
+                "unique account names (case-insensitive)",
+            ));
+        }
+        if !VENUES.contains(&a.venue.as_str()) {
+            return Err(ConfigError::invalid(
+                &engine_file,
+                at("venue"),
+                format!("account \"{}\" names unknown venue \"{}\"", a.name, a.venue),
+                format!("one of {}", VENUES.join(", ")),
+            ));
+        }
+        if a.max_concurrent_symbols == 0 {
+            return Err(ConfigError::invalid(
+                &engine_file,
+                at("max_concurrent_symbols"),
+                "0 would never trade",
+                "a number >= 1",
+            ));
+        }
+        if let Some(l) = a.leverage_override {
+            if l < Decimal::ONE || l > risk.max_leverage {
+                return Err(ConfigError::invalid(
+                    &engine_file,
+                    at("leverage_override"),
+                    format!("leverage {l} is outside 1..={}", risk.max_leverage),
+                    "null or a leverage between 1 and risk.max_leverage",
+                ));
+            }
+        }
+        if a.min_order_notional_usd < Decimal::ZERO {
+            return Err(ConfigError::invalid(
+                &engine_file,
+                at("min_order_notional_usd"),
+                format!("{} is negative", a.min_order_notional_usd),
+                "a number >= 0",
+            ));
+        }
+        for (field, url) in [("rest_url", &a.rest_url), ("ws_url", &a.ws_url)] {
+            if let Some(u) = url {
+                if url::Url::parse(u).is_err() {
+                    return Err(ConfigError::invalid(
+                        &engine_file,
+                        at(field),
+                        format!("{u:?} is not a URL"),
+                        "an absolute URL such as https://api.example.com",
+                    ));
+                }
+            }
+        }
+        if a.venue != "sim" && a.enabled {
+            let Some(cred_name) = &a.credentials else {
+                return Err(ConfigError::invalid(
+                    &engine_file,
+                    at("credentials"),
+                    format!(
+                        "account \"{}\" on {} has no credentials entry",
+                        a.name, a.venue
+                    ),
+                    "the name of an entry in credentials.json",
+                ));
+            };
+            let Some(cred) = set.credentials.get(cred_name) else {
+                return Err(ConfigError::invalid(
+                    set.path_of(ConfigFile::Credentials),
+                    cred_name.clone(),
+                    format!(
+                        "account \"{}\" uses credentials \"{cred_name}\", which are not there",
+                        a.name
+                    ),
+                    format!(
+                        "an entry \"{cred_name}\" in credentials.json or TRADE_ENGINE_CREDENTIALS__{}__API_KEY",
+                        cred_name.to_ascii_uppercase()
+                    ),
+                ));
+            };
+            if cred.api_key.as_ref().is_none_or(|k| k.is_empty()) {
+                return Err(ConfigError::invalid(
+                    set.path_of(ConfigFile::Credentials),
+                    format!("{cred_name}.api_key"),
+                    format!("account \"{}\" needs an api_key", a.name),
+                    "a non-empty api_key",
+                ));
+            }
+        }
+    }
+
+    let mut source_names = BTreeSet::new();
+    for (i, s) in e.sources.iter().enumerate() {
+        if s.name.is_empty() || !source_names.insert(s.name.to_ascii_lowercase()) {
+            return Err(ConfigError::invalid(
+                &engine_file,
+                format!("sources[{i}].name"),
+                format!("source name {:?} is empty or used twice", s.name),
+                "a unique name per source",
+            ));
+        }
+        if let Err(problem) = crate::signals::validate_source_config(s, &set.credentials) {
+            return Err(ConfigError::invalid(
+                &engine_file,
+                format!("sources[{i}]"),
+                format!("source \"{}\": {}", s.name, problem.problem),
+                problem.expected,
+            ));
+        }
+    }
+
+    let mut symbols = BTreeSet::new();
+    let mut warnings = Vec::new();
+    for (i, w) in set.weights.0.iter().enumerate() {
+        let at = |field: &str| format!("[{i}].{field}");
+        if w.symbol.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                &weights_file,
+                at("symbol"),
+                "empty symbol",
+                "a unified symbol such as BTCUSDT",
+            ));
+        }
+        if !symbols.insert(w.symbol.to_ascii_uppercase()) {
+            return Err(ConfigError::invalid(
+                &weights_file,
+                at("symbol"),
+                format!("{} is listed twice", w.symbol),
+                "each symbol once",
+            ));
+        }
+        if w.leverage < Decimal::ONE {
+            return Err(ConfigError::invalid(
+                &weights_file,
+                at("leverage"),
+                format!("leverage {} for {} is below 1", w.leverage, w.symbol),
+                "a leverage >= 1",
+            ));
+        }
+        if w.leverage > risk.max_leverage {
+            return Err(ConfigError::invalid(
+                &weights_file,
+                at("leverage"),
+                format!(
+                    "leverage {} for {} is above risk.max_leverage {}",
+                    w.leverage, w.symbol, risk.max_leverage
+                ),
+                "a leverage <= risk.max_leverage in engine.json",
+            ));
+        }
+        for (j, s) in w.sources.iter().enumerate() {
+            if s.weight < Decimal::ZERO || s.weight > Decimal::ONE {
+                return Err(ConfigError::invalid(
+                    &weights_file,
+                    format!("[{i}].sources[{j}].weight"),
+                    format!(
+                        "weight {} of {} for {} is outside 0..=1",
+                        s.weight, s.source, w.symbol
+                    ),
+                    "a weight between 0 and 1",
+                ));
+            }
+            if s.weight > Decimal::ZERO && !source_names.contains(&s.source.to_ascii_lowercase()) {
+                warnings.push(format!(
+                    "{}: {} gives weight {} to source \"{}\", which engine.json does not define; it counts as depth 0",
+                    weights_file.display(),
+                    w.symbol,
+                    s.weight,
+                    s.source
+                ));
+            }
+        }
+        let sum = w.weight_sum();
+        if sum > Decimal::ONE {
+            return Err(ConfigError::invalid(
+                &weights_file,
+                at("sources"),
+                format!("weights for {} sum to {} > 1", w.symbol, sum.normalize()),
+                "weights that sum to at most 1",
+            ));
+        }
+    }
+
+    for (source, section) in &set.mapping.0 {
+        for (from, to) in section {
+            if to.trim().is_empty() {
+                return Err(ConfigError::invalid(
+                    &mapping_file,
+                    format!("{source}.{from}"),
+                    "maps to an empty symbol",
+                    "a unified symbol such as BTCUSDT",
+                ));
+            }
+        }
+    }
+
+    set.warnings.extend(warnings);
+    Ok(set)
+}

@@ -1,0 +1,65 @@
+//! Hot reload: a changed file (or SIGHUP) reloads the whole set; a valid set is swapped in
+//! atomically, an invalid one is refused and the last good set stays in force.
+
+use super::ConfigSet;
+use crate::fswatch::watch_files;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// Spawns the reload loop. `force` carries SIGHUP (or any other explicit request).
+pub fn spawn_reloader(
+    initial: Arc<ConfigSet>,
+    mut force: mpsc::Receiver<()>,
+) -> watch::Receiver<Arc<ConfigSet>> {
+    let (tx, rx) = watch::channel(initial.clone());
+    tokio::spawn(async move {
+        let debounce = Duration::from_millis(initial.engine.cycle.debounce_ms.max(20));
+        let (mut _guard, mut changes) = match watch_files(&initial.watched_files(), debounce) {
+            Ok((g, c)) => (Some(g), c),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch config files; reload with SIGHUP only");
+                (None, mpsc::channel(1).1)
+            }
+        };
+        loop {
+            let reason = tokio::select! {
+                Some(()) = changes.recv() => "file change",
+                Some(()) = force.recv() => "reload request",
+                else => return,
+            };
+            let current = tx.borrow().clone();
+            let dir = current.dir.clone();
+            let loaded = tokio::task::spawn_blocking(move || ConfigSet::load(&dir)).await;
+            match loaded {
+                Ok(Ok(new)) => {
+                    let summary = new.diff_summary(&current);
+                    for w in &new.warnings {
+                        tracing::warn!(warning = %w, "config warning");
+                    }
+                    let files_changed = new.watched_files() != current.watched_files();
+                    if summary == "no effective change" {
+                        tracing::debug!(reason, "config reloaded, nothing changed");
+                        continue;
+                    }
+                    tracing::info!(reason, changes = %summary, "config reloaded");
+                    let new = Arc::new(new);
+                    if files_changed {
+                        if let Ok((g, c)) = watch_files(&new.watched_files(), debounce) {
+                            _guard = Some(g);
+                            changes = c;
+                        }
+                    }
+                    if tx.send(new).is_err() {
+                        return;
+                    }
+                }
+                Ok(Err(e)) => {
+                    tracing::error!(reason, error = %e, "config refused; the last good config stays in force");
+                }
+                Err(e) => tracing::error!(error = %e, "config reload task failed"),
+            }
+        }
+    });
+    rx
+}

@@ -1,0 +1,293 @@
+//! Level two: one account's cycle. One snapshot of account value, positions and open orders;
+//! then every symbol in parallel under the account's semaphore.
+
+use super::health::Health;
+use super::symbol::{SymbolJob, SymbolOutcome};
+use super::Metrics;
+use crate::config::{AccountConfig, ConfigSet, Credential};
+use crate::domain::{AccountValue, OpenOrder, Position, Symbol};
+use crate::execution::planner::Allowed;
+use crate::state::cache::AccountHealth;
+use crate::state::{ExecutionCache, Journal};
+use crate::targets::TargetBook;
+use crate::venue::{self, Venue, VenueError};
+use chrono::Utc;
+use rust_decimal::Decimal;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+/// What a cycle hands every account.
+pub struct AccountWork {
+    pub config: Arc<ConfigSet>,
+    pub targets: Arc<TargetBook>,
+    pub cache: Arc<ExecutionCache>,
+    pub journal: Arc<Journal>,
+    pub metrics: Arc<Metrics>,
+    pub kill_switch: bool,
+}
+
+pub struct AccountRuntime {
+    pub config: AccountConfig,
+    pub credential: Option<Credential>,
+    venue: Result<Arc<dyn Venue>, VenueError>,
+    health: Health,
+    /// Leverage last set per native symbol, so it is set only when it changes.
+    leverage_set: Arc<std::sync::Mutex<HashMap<String, Decimal>>>,
+}
+
+/// One symbol's share of the account's work this cycle.
+struct SymbolTarget {
+    symbol: String,
+    depth: Decimal,
+    leverage: Decimal,
+    notional: Decimal,
+    /// Why the target is what it is when it is not the signal's (removed, disabled…).
+    note: Option<&'static str>,
+}
+
+impl AccountRuntime {
+    pub fn new(
+        config: AccountConfig,
+        credential: Option<Credential>,
+        venue: Result<Arc<dyn Venue>, VenueError>,
+    ) -> Self {
+        AccountRuntime {
+            config,
+            credential,
+            venue,
+            health: Health::default(),
+            leverage_set: Default::default(),
+        }
+    }
+
+    pub async fn run_cycle(&mut self, work: &AccountWork) {
+        let name = self.config.name.clone();
+        let venue_kind = self.config.venue.clone();
+        let venue = match &self.venue {
+            Ok(v) => v.clone(),
+            Err(e) => {
+                work.cache.update_account(&name, |a| {
+                    a.venue = venue_kind.clone();
+                    a.health = AccountHealth::Error;
+                    a.last_error = Some(e.to_string());
+                });
+                return;
+            }
+        };
+        let now = Instant::now();
+        if let Some(wait) = self.health.backing_off(now) {
+            tracing::debug!(wait_ms = wait.as_millis() as u64, "account backing off");
+            return;
+        }
+
+        let snapshot = tokio::try_join!(
+            venue.account_value(),
+            venue.positions(),
+            venue.open_orders()
+        );
+        let (value, positions, open_orders) = match snapshot {
+            Ok(s) => s,
+            Err(e) => {
+                self.fail(work, &e);
+                return;
+            }
+        };
+
+        let symbols = self.symbol_targets(work, &value, &positions, venue.as_ref());
+        let base_allowed = self.allowed(work, &value);
+        let semaphore = Arc::new(Semaphore::new(self.config.max_concurrent_symbols.max(1)));
+        let positions: Arc<BTreeMap<String, Position>> = Arc::new(
+            positions
+                .into_iter()
+                .map(|p| (p.native.clone(), p))
+                .collect(),
+        );
+        let open_orders: Arc<Vec<OpenOrder>> = Arc::new(open_orders);
+        let mut set = JoinSet::new();
+        for target in symbols {
+            let native =
+                venue::native_for(&self.config, venue.as_ref(), &Symbol::new(&target.symbol));
+            if let Some(note) = target.note {
+                tracing::info!(symbol = %target.symbol, native = %native, reason = note, "closing symbol");
+            }
+            let job = SymbolJob {
+                account: self.config.clone(),
+                venue: venue.clone(),
+                symbol: target.symbol.clone(),
+                native: native.clone(),
+                depth: target.depth,
+                leverage: target.leverage,
+                notional: target.notional,
+                position: positions.get(&native).map(|p| p.qty).unwrap_or_default(),
+                open_orders: open_orders
+                    .iter()
+                    .filter(|o| o.native == native)
+                    .cloned()
+                    .collect(),
+                allowed: base_allowed,
+                risk: work.config.engine.risk.clone(),
+                journal: work.journal.clone(),
+                cache: work.cache.clone(),
+                metrics: work.metrics.clone(),
+                leverage_set: self.leverage_set.clone(),
+            };
+            let semaphore = semaphore.clone();
+            let span = tracing::info_span!("symbol", symbol = %target.symbol, venue = %venue_kind);
+            set.spawn(
+                async move {
+                    let Ok(_permit) = semaphore.acquire_owned().await else {
+                        return SymbolOutcome::Skipped;
+                    };
+                    job.run().await
+                }
+                .instrument(span),
+            );
+        }
+        let mut venue_trouble: Option<VenueError> = None;
+        let mut auth_trouble: Option<VenueError> = None;
+        while let Some(joined) = set.join_next().await {
+            match joined {
+                Ok(SymbolOutcome::VenueTrouble(e)) => {
+                    if matches!(e, VenueError::Auth(_)) {
+                        auth_trouble = Some(e);
+                    } else {
+                        venue_trouble = Some(e);
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "symbol task failed"),
+            }
+        }
+        match auth_trouble.or(venue_trouble) {
+            Some(e) => self.fail(work, &e),
+            None => self.health.success(),
+        }
+        let health = self.health.state();
+        let last_error = self.health.last_error.clone();
+        work.cache.update_account(&name, |a| {
+            a.venue = venue_kind.clone();
+            a.health = health;
+            a.account_value = Some(value.equity_usd);
+            a.last_error = last_error;
+        });
+        if let Err(e) = work.cache.persist(&name) {
+            tracing::error!(error = %e, "cannot write the execution cache");
+        }
+    }
+
+    fn fail(&mut self, work: &AccountWork, error: &VenueError) {
+        let was_quarantined = self.health.quarantined();
+        self.health.failure(error, Instant::now());
+        let state = self.health.state();
+        match error {
+            VenueError::Auth(_) => tracing::error!(
+                venue = %self.config.venue,
+                error = %error,
+                quarantined = self.health.quarantined(),
+                "credentials refused by the venue: check the API key, secret and permissions of this account"
+            ),
+            _ => {
+                tracing::warn!(venue = %self.config.venue, error = %error, state = ?state, "venue trouble")
+            }
+        }
+        if self.health.quarantined() && !was_quarantined {
+            tracing::error!(venue = %self.config.venue, "credentials quarantined for an hour after repeated refusals; fix them and reload (SIGHUP) to retry now");
+        }
+        let venue_kind = self.config.venue.clone();
+        let last_error = Some(error.to_string());
+        work.cache.update_account(&self.config.name, |a| {
+            a.venue = venue_kind;
+            a.health = state;
+            a.last_error = last_error;
+        });
+    }
+
+    /// What the account may do this cycle, before per-symbol checks.
+    fn allowed(&self, work: &AccountWork, value: &AccountValue) -> Allowed {
+        let risk = &work.config.engine.risk;
+        let value_age = (Utc::now() - value.at).num_seconds();
+        match self.health.state() {
+            AccountHealth::Halted => return Allowed::Nothing,
+            AccountHealth::Reducing | AccountHealth::Error => return Allowed::ReduceOnly,
+            AccountHealth::Ok => {}
+        }
+        if work.kill_switch || self.config.close_only || !self.config.enabled {
+            return Allowed::ReduceOnly;
+        }
+        if value_age > risk.max_account_value_age_secs as i64 || value.equity_usd <= Decimal::ZERO {
+            return Allowed::ReduceOnly;
+        }
+        Allowed::Any
+    }
+
+    /// The symbols this account handles this cycle, with their USD targets. Symbols the
+    /// account traded before but that left the config are closed.
+    fn symbol_targets(
+        &self,
+        work: &AccountWork,
+        value: &AccountValue,
+        positions: &[Position],
+        venue: &dyn Venue,
+    ) -> Vec<SymbolTarget> {
+        let risk = &work.config.engine.risk;
+        let mut out = Vec::new();
+        for (symbol, target) in &work.targets.targets {
+            let leverage = self
+                .config
+                .leverage_override
+                .unwrap_or(target.leverage)
+                .min(risk.max_leverage);
+            let (depth, note) = if self.config.enabled {
+                (target.depth, None)
+            } else {
+                (Decimal::ZERO, Some("account disabled"))
+            };
+            let mut notional = value.equity_usd.max(Decimal::ZERO) * depth * leverage;
+            if let Some(cap) = risk.max_symbol_notional_usd {
+                notional = notional.clamp(-cap, cap);
+            }
+            out.push(SymbolTarget {
+                symbol: symbol.clone(),
+                depth,
+                leverage,
+                notional,
+                note,
+            });
+        }
+        if let Some(cap) = risk.max_account_notional_usd {
+            let total: Decimal = out.iter().map(|t| t.notional.abs()).sum();
+            if total > cap && total > Decimal::ZERO {
+                let scale = cap / total;
+                for t in &mut out {
+                    t.notional *= scale;
+                }
+            }
+        }
+        // Symbols we traded before that are no longer configured: close them.
+        for known in work.cache.known_symbols(&self.config.name) {
+            if work.targets.targets.contains_key(&known) {
+                continue;
+            }
+            let native = venue::native_for(&self.config, venue, &Symbol::new(&known));
+            let held = positions
+                .iter()
+                .any(|p| p.native == native && !p.qty.is_zero());
+            if held {
+                out.push(SymbolTarget {
+                    symbol: known,
+                    depth: Decimal::ZERO,
+                    leverage: Decimal::ONE,
+                    notional: Decimal::ZERO,
+                    note: Some("symbol no longer in signal_weights.json"),
+                });
+            } else {
+                work.cache.forget_symbol(&self.config.name, &known);
+            }
+        }
+        out
+    }
+}

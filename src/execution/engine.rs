@@ -1,0 +1,279 @@
+//! The engine loop: when to run a cycle, and the first level of parallelism (accounts).
+
+use super::account::{AccountRuntime, AccountWork};
+use crate::config::ConfigSet;
+use crate::state::{ExecutionCache, Journal};
+use crate::targets::TargetBook;
+use crate::venue;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch, Mutex};
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct CycleInfo {
+    pub number: u64,
+    pub last_started: Option<DateTime<Utc>>,
+    pub last_duration_ms: Option<u64>,
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub cycles: AtomicU64,
+    pub orders_sent: AtomicU64,
+    pub orders_filled: AtomicU64,
+    pub orders_rejected: AtomicU64,
+    pub orders_unknown: AtomicU64,
+    pub symbol_errors: AtomicU64,
+}
+
+impl Metrics {
+    pub fn render(&self) -> String {
+        let line = |name: &str, help: &str, v: &AtomicU64| {
+            format!(
+                "# HELP trade_engine_{name} {help}\n# TYPE trade_engine_{name} counter\ntrade_engine_{name} {}\n",
+                v.load(Ordering::Relaxed)
+            )
+        };
+        [
+            line("cycles_total", "Cycles run.", &self.cycles),
+            line(
+                "orders_sent_total",
+                "Orders sent to venues.",
+                &self.orders_sent,
+            ),
+            line(
+                "orders_filled_total",
+                "Orders reported filled.",
+                &self.orders_filled,
+            ),
+            line(
+                "orders_rejected_total",
+                "Orders refused by venues.",
+                &self.orders_rejected,
+            ),
+            line(
+                "orders_unknown_total",
+                "Orders whose outcome was unknown after sending.",
+                &self.orders_unknown,
+            ),
+            line(
+                "symbol_errors_total",
+                "Symbol-level errors.",
+                &self.symbol_errors,
+            ),
+        ]
+        .concat()
+    }
+}
+
+/// What other parts of the daemon (server, CLI) read from the engine.
+#[derive(Clone)]
+pub struct EngineHandles {
+    pub cache: Arc<ExecutionCache>,
+    pub journal: Arc<Journal>,
+    pub cycle: Arc<RwLock<CycleInfo>>,
+    pub metrics: Arc<Metrics>,
+    pub config: watch::Receiver<Arc<ConfigSet>>,
+    pub targets: watch::Receiver<Arc<TargetBook>>,
+    /// Asks for a cycle as soon as possible (debounced).
+    pub poke: mpsc::Sender<()>,
+}
+
+pub struct Engine {
+    state_dir: PathBuf,
+    handles: EngineHandles,
+    poke_rx: mpsc::Receiver<()>,
+    accounts: BTreeMap<String, Arc<Mutex<AccountRuntime>>>,
+}
+
+impl Engine {
+    pub fn new(
+        state_dir: PathBuf,
+        config: watch::Receiver<Arc<ConfigSet>>,
+        targets: watch::Receiver<Arc<TargetBook>>,
+        cache: Arc<ExecutionCache>,
+        journal: Arc<Journal>,
+    ) -> Engine {
+        let (poke, poke_rx) = mpsc::channel(64);
+        Engine {
+            state_dir,
+            handles: EngineHandles {
+                cache,
+                journal,
+                cycle: Arc::new(RwLock::new(CycleInfo::default())),
+                metrics: Arc::new(Metrics::default()),
+                config,
+                targets,
+                poke,
+            },
+            poke_rx,
+            accounts: BTreeMap::new(),
+        }
+    }
+
+    pub fn handles(&self) -> EngineHandles {
+        self.handles.clone()
+    }
+
+    /// Runs cycles until `shutdown` turns true; an in-flight cycle is finished first.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        let mut config_rx = self.handles.config.clone();
+        let mut targets_rx = self.handles.targets.clone();
+        self.sync_accounts(&config_rx.borrow_and_update().clone());
+        targets_rx.borrow_and_update();
+        // A short grace lets sources load before the first cycle, so a restart does not trade on
+        // a half-loaded signal book.
+        let mut next_reconcile = Instant::now() + Duration::from_millis(500);
+        loop {
+            let cfg = config_rx.borrow().clone();
+            let interval = Duration::from_secs(cfg.engine.cycle.reconcile_interval_secs.max(1));
+            let debounce = Duration::from_millis(cfg.engine.cycle.debounce_ms);
+            let reason = tokio::select! {
+                _ = tokio::time::sleep_until(next_reconcile.into()) => "reconcile",
+                r = targets_rx.changed() => { if r.is_err() { return } "targets changed" },
+                r = config_rx.changed() => {
+                    if r.is_err() { return }
+                    let cfg = config_rx.borrow_and_update().clone();
+                    self.sync_accounts(&cfg);
+                    "config changed"
+                },
+                Some(()) = self.poke_rx.recv() => "venue event",
+                _ = shutdown.changed() => return,
+            };
+            if *shutdown.borrow() {
+                return;
+            }
+            if reason != "reconcile" && !debounce.is_zero() {
+                // Let a burst of changes settle into one cycle.
+                tokio::time::sleep(debounce).await;
+            }
+            while self.poke_rx.try_recv().is_ok() {}
+            targets_rx.borrow_and_update();
+            self.cycle(reason).await;
+            next_reconcile = Instant::now() + interval;
+        }
+    }
+
+    /// Creates, replaces or drops account runtimes to match the config.
+    fn sync_accounts(&mut self, cfg: &ConfigSet) {
+        self.accounts
+            .retain(|name, _| cfg.engine.accounts.iter().any(|a| &a.name == name));
+        for account in &cfg.engine.accounts {
+            let credential = account
+                .credentials
+                .as_deref()
+                .and_then(|c| cfg.credentials.get(c))
+                .cloned();
+            if let Some(existing) = self.accounts.get(&account.name) {
+                if let Ok(rt) = existing.try_lock() {
+                    if rt.config == *account && rt.credential == credential {
+                        continue;
+                    }
+                }
+            }
+            let venue = venue::build(account, credential.as_ref(), &self.state_dir);
+            if let Err(e) = &venue {
+                tracing::error!(account = %account.name, venue = %account.venue, error = %e, "cannot set up the account's venue");
+            }
+            if let Ok(v) = &venue {
+                if let Some(mut events) = v.subscribe() {
+                    let poke = self.handles.poke.clone();
+                    let name = account.name.clone();
+                    tokio::spawn(async move {
+                        while let Ok(event) = events.recv().await {
+                            tracing::debug!(account = %name, ?event, "venue event");
+                            if matches!(
+                                event,
+                                venue::VenueEvent::Fill(_)
+                                    | venue::VenueEvent::PositionChanged { .. }
+                            ) {
+                                let _ = poke.try_send(());
+                            }
+                        }
+                    });
+                }
+            }
+            self.accounts.insert(
+                account.name.clone(),
+                Arc::new(Mutex::new(AccountRuntime::new(
+                    account.clone(),
+                    credential,
+                    venue,
+                ))),
+            );
+        }
+    }
+
+    /// One cycle: every account in parallel.
+    pub async fn cycle(&mut self, reason: &str) {
+        let started = Instant::now();
+        let number = {
+            let mut info = self
+                .handles
+                .cycle
+                .write()
+                .unwrap_or_else(|p| p.into_inner());
+            info.number += 1;
+            info.last_started = Some(Utc::now());
+            info.number
+        };
+        self.handles.metrics.cycles.fetch_add(1, Ordering::Relaxed);
+        let span = tracing::info_span!("cycle", cycle = number);
+        let cfg = self.handles.config.borrow().clone();
+        let targets = self.handles.targets.borrow().clone();
+        let kill_switch = self
+            .state_dir
+            .join(&cfg.engine.risk.kill_switch_file)
+            .exists();
+        async {
+            tracing::debug!(
+                reason,
+                targets_revision = targets.revision,
+                kill_switch,
+                "cycle start"
+            );
+            let mut set = JoinSet::new();
+            for (name, runtime) in &self.accounts {
+                let work = AccountWork {
+                    config: cfg.clone(),
+                    targets: targets.clone(),
+                    cache: self.handles.cache.clone(),
+                    journal: self.handles.journal.clone(),
+                    metrics: self.handles.metrics.clone(),
+                    kill_switch,
+                };
+                let runtime = runtime.clone();
+                let name = name.clone();
+                set.spawn(
+                    async move {
+                        let mut rt = runtime.lock().await;
+                        rt.run_cycle(&work).await;
+                    }
+                    .instrument(tracing::info_span!("account", account = %name)),
+                );
+            }
+            while let Some(joined) = set.join_next().await {
+                if let Err(e) = joined {
+                    // A panic in one account never stops the others.
+                    tracing::error!(error = %e, "account task failed");
+                }
+            }
+        }
+        .instrument(span)
+        .await;
+        let mut info = self
+            .handles
+            .cycle
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        info.last_duration_ms = Some(started.elapsed().as_millis() as u64);
+    }
+}

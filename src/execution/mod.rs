@@ -1,0 +1,11 @@
+//! Execution: the pure planner, deterministic client ids, and the three-level executor
+//! (accounts in parallel → symbols in parallel per account → a symbol's orders in sequence).
+
+mod account;
+pub mod client_id;
+mod engine;
+pub mod health;
+pub mod planner;
+mod symbol;
+
+pub use engine::{CycleInfo, Engine, EngineHandles, Metrics};

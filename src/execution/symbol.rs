@@ -1,0 +1,379 @@
+//! Level three: one symbol. Resolve anything unknown from before, plan, then send the planned
+//! orders one after the other, each journaled under its deterministic id before it is sent.
+
+use super::client_id::client_order_id;
+use super::planner::{plan, Allowed, PlanInput};
+use super::Metrics;
+use crate::config::{AccountConfig, RiskConfig};
+use crate::domain::{OpenOrder, OrderAck, OrderIntent, OrderKind, OrderRequest, OrderStatus};
+use crate::state::cache::LastOrder;
+use crate::state::{ExecutionCache, Journal, JournalEntry, JournalStatus};
+use crate::venue::{RejectKind, Venue, VenueError};
+use chrono::Utc;
+use rust_decimal::Decimal;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// How long an order whose send timed out may still appear at the venue. Until then a
+/// lookup that finds nothing is not trusted, and nothing new is sent for the symbol.
+const UNKNOWN_GRACE_SECS: i64 = 15;
+
+pub enum SymbolOutcome {
+    Done,
+    Skipped,
+    /// A symbol-level problem (rejection, bad instrument): logged, other symbols go on.
+    SymbolError,
+    /// The venue itself is in trouble; feeds the account's health.
+    VenueTrouble(VenueError),
+}
+
+pub struct SymbolJob {
+    pub account: AccountConfig,
+    pub venue: Arc<dyn Venue>,
+    pub symbol: String,
+    pub native: String,
+    pub depth: Decimal,
+    pub leverage: Decimal,
+    pub notional: Decimal,
+    pub position: Decimal,
+    pub open_orders: Vec<OpenOrder>,
+    pub allowed: Allowed,
+    pub risk: RiskConfig,
+    pub journal: Arc<Journal>,
+    pub cache: Arc<ExecutionCache>,
+    pub metrics: Arc<Metrics>,
+    pub leverage_set: Arc<std::sync::Mutex<HashMap<String, Decimal>>>,
+}
+
+impl SymbolJob {
+    pub async fn run(self) -> SymbolOutcome {
+        match self.run_inner().await {
+            Ok(outcome) => {
+                if matches!(outcome, SymbolOutcome::Done) {
+                    self.cache
+                        .update_symbol(&self.account.name, &self.symbol, |s| s.last_error = None);
+                }
+                outcome
+            }
+            Err(e) => {
+                self.metrics.symbol_errors.fetch_add(1, Ordering::Relaxed);
+                let message = e.to_string();
+                self.cache
+                    .update_symbol(&self.account.name, &self.symbol, |s| {
+                        s.native_symbol = self.native.clone();
+                        s.last_error = Some(message.clone());
+                    });
+                if e.is_venue_trouble() || matches!(e, VenueError::Auth(_)) {
+                    tracing::warn!(native = %self.native, error = %e, "symbol held: venue trouble");
+                    SymbolOutcome::VenueTrouble(e)
+                } else {
+                    tracing::error!(native = %self.native, error = %e, "symbol error");
+                    SymbolOutcome::SymbolError
+                }
+            }
+        }
+    }
+
+    async fn run_inner(&self) -> Result<SymbolOutcome, VenueError> {
+        if !self.resolve_unknown().await? {
+            return Ok(SymbolOutcome::Skipped);
+        }
+        let instrument = self.venue.instrument(&self.native).await?;
+        let quote = self.venue.quote(&self.native).await?;
+        let mut allowed = self.allowed;
+        let price_age = (Utc::now() - quote.at).num_seconds();
+        if price_age > self.risk.max_price_age_secs as i64 || quote.mark <= Decimal::ZERO {
+            tracing::warn!(native = %self.native, price_age_secs = price_age, "stale price: only reducing orders");
+            if allowed == Allowed::Any {
+                allowed = Allowed::ReduceOnly;
+            }
+        }
+        let usd_per_unit = instrument.usd_per_unit(quote.mark, quote.quote_to_usd);
+        let target_qty = if usd_per_unit > Decimal::ZERO {
+            instrument.round_to_lot(self.notional / usd_per_unit)
+        } else {
+            Decimal::ZERO
+        };
+        let min_notional = self
+            .account
+            .min_order_notional_usd
+            .max(instrument.min_notional_usd);
+        let plan = plan(&PlanInput {
+            position: self.position,
+            open_orders: &self.open_orders,
+            target: target_qty,
+            instrument: &instrument,
+            usd_per_unit,
+            min_notional_usd: min_notional,
+            allowed,
+        });
+        self.cache
+            .update_symbol(&self.account.name, &self.symbol, |s| {
+                s.native_symbol = self.native.clone();
+                s.target_depth = self.depth;
+                s.target_qty = target_qty;
+                s.position_qty = self.position;
+                s.lot = instrument.lot;
+            });
+        for note in &plan.skipped {
+            tracing::info!(native = %self.native, target_qty = %target_qty, position_qty = %self.position, note = %note, "not traded");
+        }
+        if plan.intents.is_empty() {
+            return Ok(SymbolOutcome::Done);
+        }
+        if plan.intents.iter().any(|i| !i.reduce_only) && !self.account.dry_run {
+            self.ensure_leverage().await;
+        }
+        let plan_no = self
+            .journal
+            .next_plan(&self.account.name, &self.symbol)
+            .map_err(|e| VenueError::Local(e.to_string()))?;
+        let mut position = self.position;
+        for (step, intent) in plan.intents.iter().enumerate() {
+            let cid = client_order_id(&self.account.name, &self.symbol, plan_no, step as u32);
+            match self.execute(intent, plan_no, step as u32, &cid).await? {
+                Some(ack) if ack.status == OrderStatus::Filled => {
+                    position += ack.filled_qty * intent.side.sign();
+                }
+                Some(ack) => {
+                    position += ack.filled_qty * intent.side.sign();
+                    // Partly filled or resting: the next cycle re-plans from the venue's truth.
+                    tracing::info!(native = %self.native, client_order_id = %cid, status = %ack.status, "order not filled completely; the next cycle continues");
+                    break;
+                }
+                None => break,
+            }
+        }
+        self.cache
+            .update_symbol(&self.account.name, &self.symbol, |s| {
+                s.position_qty = position
+            });
+        Ok(SymbolOutcome::Done)
+    }
+
+    /// Sends one intent. `Ok(None)` means "stop this symbol for this cycle".
+    async fn execute(
+        &self,
+        intent: &OrderIntent,
+        plan_no: u64,
+        step: u32,
+        cid: &str,
+    ) -> Result<Option<OrderAck>, VenueError> {
+        let now = Utc::now();
+        let dry = self.account.dry_run;
+        let entry = JournalEntry {
+            client_order_id: cid.to_string(),
+            account: self.account.name.clone(),
+            symbol: self.symbol.clone(),
+            native: self.native.clone(),
+            plan: plan_no,
+            step,
+            side: intent.side,
+            qty: intent.qty,
+            reduce_only: intent.reduce_only,
+            purpose: intent.purpose.clone(),
+            status: if dry {
+                JournalStatus::DryRun
+            } else {
+                JournalStatus::Sending
+            },
+            venue_order_id: None,
+            filled_qty: Decimal::ZERO,
+            error: None,
+            created_at: now,
+            updated_at: now,
+        };
+        self.journal
+            .record(entry)
+            .map_err(|e| VenueError::Local(e.to_string()))?;
+        self.set_last_order(cid, intent, if dry { "dry_run" } else { "sending" });
+        if dry {
+            tracing::info!(
+                account = %self.account.name, venue = %self.account.venue, symbol = %self.symbol, native = %self.native,
+                client_order_id = %cid, side = %intent.side, qty = %intent.qty,
+                reduce_only = intent.reduce_only, purpose = %intent.purpose,
+                "dry run: order planned, not sent"
+            );
+            return Ok(None);
+        }
+        let request = OrderRequest {
+            client_order_id: cid.to_string(),
+            native: self.native.clone(),
+            side: intent.side,
+            qty: intent.qty,
+            kind: OrderKind::Market,
+            price: None,
+            reduce_only: intent.reduce_only,
+        };
+        tracing::info!(
+            account = %self.account.name, venue = %self.account.venue, symbol = %self.symbol, native = %self.native,
+            client_order_id = %cid, side = %intent.side, qty = %intent.qty,
+            reduce_only = intent.reduce_only, purpose = %intent.purpose, "sending order"
+        );
+        self.metrics.orders_sent.fetch_add(1, Ordering::Relaxed);
+        let result = self.venue.place_order(&request).await;
+        let outcome = match result {
+            Ok(ack) => Ok(ack),
+            Err(VenueError::Rejected {
+                kind: RejectKind::DuplicateClientId,
+                ..
+            }) => {
+                // We sent this id before (a retry after a crash): the venue has it.
+                match self.venue.order_by_client_id(&self.native, cid).await? {
+                    Some(ack) => Ok(ack),
+                    None => Err(VenueError::Unknown(
+                        "venue reports a duplicate id but cannot find the order".into(),
+                    )),
+                }
+            }
+            Err(e @ VenueError::Unknown(_)) => {
+                self.metrics.orders_unknown.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(client_order_id = %cid, error = %e, "order outcome unknown; looking it up");
+                match self.venue.order_by_client_id(&self.native, cid).await {
+                    Ok(Some(ack)) => Ok(ack),
+                    _ => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(ack) => {
+                self.record_ack(cid, &ack);
+                self.set_last_order(cid, intent, &ack.status.to_string());
+                if ack.status == OrderStatus::Filled {
+                    self.metrics.orders_filled.fetch_add(1, Ordering::Relaxed);
+                }
+                tracing::info!(
+                    account = %self.account.name, venue = %self.account.venue, symbol = %self.symbol, native = %self.native,
+                    client_order_id = %cid, status = %ack.status, filled_qty = %ack.filled_qty,
+                    avg_price = ?ack.avg_price, "order answered"
+                );
+                if ack.status == OrderStatus::Rejected
+                    || ack.status == OrderStatus::Cancelled && ack.filled_qty.is_zero()
+                {
+                    return Ok(None);
+                }
+                Ok(Some(ack))
+            }
+            Err(e @ VenueError::Unknown(_)) => {
+                self.update_journal(cid, |j| {
+                    j.status = JournalStatus::Unknown;
+                    j.error = Some(e.to_string());
+                });
+                self.set_last_order(cid, intent, "unknown");
+                Err(e)
+            }
+            Err(e @ VenueError::Rejected { .. }) => {
+                self.metrics.orders_rejected.fetch_add(1, Ordering::Relaxed);
+                self.update_journal(cid, |j| {
+                    j.status = JournalStatus::Rejected;
+                    j.error = Some(e.to_string());
+                });
+                self.set_last_order(cid, intent, "rejected");
+                tracing::error!(
+                    account = %self.account.name, venue = %self.account.venue, symbol = %self.symbol, native = %self.native,
+                    client_order_id = %cid, error = %e, "order rejected"
+                );
+                Err(e)
+            }
+            Err(e) => {
+                // Nothing reached the venue (rate limit, breaker, connect error, auth): the
+                // id is retired; a later plan gets a new one.
+                self.update_journal(cid, |j| {
+                    j.status = JournalStatus::Cancelled;
+                    j.error = Some(format!("not sent: {e}"));
+                });
+                self.set_last_order(cid, intent, "not_sent");
+                Err(e)
+            }
+        }
+    }
+
+    /// Resolves journal entries of this symbol whose outcome is unknown. Returns false when
+    /// one is still unresolved (nothing new may be sent).
+    async fn resolve_unknown(&self) -> Result<bool, VenueError> {
+        let pending = self.journal.unresolved(&self.account.name, &self.symbol);
+        for entry in pending {
+            match self
+                .venue
+                .order_by_client_id(&entry.native, &entry.client_order_id)
+                .await?
+            {
+                Some(ack) => {
+                    tracing::info!(client_order_id = %entry.client_order_id, status = %ack.status, "resolved an order of unknown outcome");
+                    self.record_ack(&entry.client_order_id, &ack);
+                }
+                None => {
+                    let age = (Utc::now() - entry.updated_at).num_seconds();
+                    if age < UNKNOWN_GRACE_SECS {
+                        tracing::info!(client_order_id = %entry.client_order_id, age_secs = age, "order of unknown outcome not visible yet; holding the symbol");
+                        return Ok(false);
+                    }
+                    tracing::info!(client_order_id = %entry.client_order_id, "order of unknown outcome never reached the venue");
+                    self.update_journal(&entry.client_order_id, |j| {
+                        j.status = JournalStatus::Cancelled;
+                        j.error = Some("never reached the venue".into());
+                    });
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    async fn ensure_leverage(&self) {
+        let leverage = self.leverage.round_dp(2).normalize();
+        let already = self
+            .leverage_set
+            .lock()
+            .map(|m| m.get(&self.native) == Some(&leverage))
+            .unwrap_or(false);
+        if already {
+            return;
+        }
+        match self.venue.set_leverage(&self.native, leverage).await {
+            Ok(()) => {
+                if let Ok(mut m) = self.leverage_set.lock() {
+                    m.insert(self.native.clone(), leverage);
+                }
+            }
+            // Sizing is by notional, so a failed leverage change does not change exposure.
+            Err(e) => {
+                tracing::warn!(native = %self.native, leverage = %leverage, error = %e, "cannot set leverage")
+            }
+        }
+    }
+
+    fn record_ack(&self, cid: &str, ack: &OrderAck) {
+        let status = match ack.status {
+            OrderStatus::Filled => JournalStatus::Filled,
+            OrderStatus::Cancelled => JournalStatus::Cancelled,
+            OrderStatus::Rejected => JournalStatus::Rejected,
+            OrderStatus::New | OrderStatus::PartiallyFilled => JournalStatus::Open,
+        };
+        self.update_journal(cid, |j| {
+            j.status = status;
+            j.venue_order_id = Some(ack.venue_order_id.clone());
+            j.filled_qty = ack.filled_qty;
+        });
+    }
+
+    fn update_journal(&self, cid: &str, f: impl FnOnce(&mut JournalEntry)) {
+        if let Err(e) = self.journal.update(&self.account.name, cid, f) {
+            tracing::error!(client_order_id = %cid, error = %e, "cannot write the order journal");
+        }
+    }
+
+    fn set_last_order(&self, cid: &str, intent: &OrderIntent, status: &str) {
+        let last = LastOrder {
+            client_order_id: cid.to_string(),
+            side: intent.side.to_string(),
+            qty: intent.qty,
+            status: status.to_string(),
+        };
+        self.cache
+            .update_symbol(&self.account.name, &self.symbol, |s| {
+                s.last_order = Some(last)
+            });
+    }
+}

@@ -1,0 +1,13 @@
+//! trade-engine: turns weighted trading signals into positions on several venues at once.
+
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod execution;
+pub mod fswatch;
+pub mod server;
+pub mod signals;
+pub mod state;
+pub mod targets;
+pub mod telemetry;
+pub mod venue;

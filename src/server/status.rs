@@ -1,0 +1,79 @@
+use crate::execution::{CycleInfo, EngineHandles};
+use crate::state::cache::{AccountHealth, LastOrder};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+/// The `/status` document. Decimals are strings; quantities are in venue units. Fields may be
+/// added; these stay.
+#[derive(Debug, Serialize)]
+pub struct StatusReport {
+    pub accounts: Vec<AccountStatus>,
+    pub cycle: CycleInfo,
+    pub targets_revision: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AccountStatus {
+    pub name: String,
+    pub venue: String,
+    pub state: AccountHealth,
+    pub account_value: Option<Decimal>,
+    pub enabled: bool,
+    pub dry_run: bool,
+    pub last_error: Option<String>,
+    pub symbols: Vec<SymbolStatus>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SymbolStatus {
+    pub symbol: String,
+    pub native_symbol: String,
+    pub target_depth: Decimal,
+    pub target_qty: Decimal,
+    pub position_qty: Decimal,
+    pub lot: Decimal,
+    pub last_order: Option<LastOrder>,
+    pub last_error: Option<String>,
+}
+
+pub fn build_status(handles: &EngineHandles) -> StatusReport {
+    let config = handles.config.borrow().clone();
+    let cache = handles.cache.all();
+    let accounts = config
+        .engine
+        .accounts
+        .iter()
+        .map(|a| {
+            let state = cache.get(&a.name).cloned().unwrap_or_default();
+            AccountStatus {
+                name: a.name.clone(),
+                venue: a.venue.clone(),
+                state: state.health,
+                account_value: state.account_value,
+                enabled: a.enabled,
+                dry_run: a.dry_run,
+                last_error: state.last_error.clone(),
+                symbols: state
+                    .symbols
+                    .iter()
+                    .map(|(symbol, s)| SymbolStatus {
+                        symbol: symbol.clone(),
+                        native_symbol: s.native_symbol.clone(),
+                        target_depth: s.target_depth,
+                        target_qty: s.target_qty,
+                        position_qty: s.position_qty,
+                        lot: s.lot,
+                        last_order: s.last_order.clone(),
+                        last_error: s.last_error.clone(),
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    let cycle = handles.cycle.read().map(|c| c.clone()).unwrap_or_default();
+    StatusReport {
+        accounts,
+        cycle,
+        targets_revision: handles.targets.borrow().revision,
+    }
+}

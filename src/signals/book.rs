@@ -1,0 +1,133 @@
+//! The signal book: the latest signal per (source, symbol), persisted in the state directory
+//! so that a restart resumes with the same signals.
+
+use super::Signal;
+use crate::state::{atomic_write_json, read_json, StateError};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use tokio::sync::watch;
+
+/// source -> source symbol -> signal
+pub type SignalSnapshot = BTreeMap<String, BTreeMap<String, Signal>>;
+
+pub struct SignalBook {
+    path: PathBuf,
+    signals: Mutex<SignalSnapshot>,
+    revision: watch::Sender<u64>,
+}
+
+impl SignalBook {
+    pub fn open(state_dir: &Path) -> Result<SignalBook, StateError> {
+        let path = state_dir.join("signals.json");
+        let signals = read_json::<SignalSnapshot>(&path)?.unwrap_or_default();
+        let (revision, _) = watch::channel(0);
+        Ok(SignalBook {
+            path,
+            signals: Mutex::new(signals),
+            revision,
+        })
+    }
+
+    pub fn snapshot(&self) -> SignalSnapshot {
+        self.lock().clone()
+    }
+
+    /// Ticks whenever the book changes.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.revision.subscribe()
+    }
+
+    /// Replaces everything a source says. A symbol absent from `signals` is gone from the
+    /// source, which counts as depth 0 (never "keep the old depth").
+    pub fn replace_source(
+        &self,
+        source: &str,
+        signals: BTreeMap<String, Signal>,
+    ) -> Result<bool, StateError> {
+        self.mutate(|all| {
+            let changed = all.get(source) != Some(&signals);
+            all.insert(source.to_string(), signals);
+            changed
+        })
+    }
+
+    /// Sets one symbol of one source (webhook sources).
+    pub fn apply(&self, signal: Signal) -> Result<bool, StateError> {
+        self.mutate(|all| {
+            let entry = all.entry(signal.source.clone()).or_default();
+            let changed = entry.get(&signal.symbol) != Some(&signal);
+            entry.insert(signal.symbol.clone(), signal);
+            changed
+        })
+    }
+
+    /// Forgets a source removed from the config: all its symbols count as depth 0.
+    pub fn remove_source(&self, source: &str) -> Result<bool, StateError> {
+        self.mutate(|all| all.remove(source).is_some())
+    }
+
+    /// Applies `f` and persists before returning, so a caller that gets `Ok` knows the
+    /// change survives a crash.
+    fn mutate(&self, f: impl FnOnce(&mut SignalSnapshot) -> bool) -> Result<bool, StateError> {
+        let mut guard = self.lock();
+        let mut next = guard.clone();
+        if !f(&mut next) {
+            return Ok(false);
+        }
+        atomic_write_json(&self.path, &next)?;
+        *guard = next;
+        drop(guard);
+        self.revision.send_modify(|r| *r += 1);
+        Ok(true)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SignalSnapshot> {
+        self.signals.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+    use rust_decimal_macros::dec;
+
+    fn sig(source: &str, symbol: &str, depth: rust_decimal::Decimal) -> Signal {
+        Signal {
+            source: source.into(),
+            symbol: symbol.into(),
+            depth,
+            leverage: None,
+            ts: Utc::now(),
+            seq: None,
+        }
+    }
+
+    #[test]
+    fn replace_drops_missing_symbols_and_persists() {
+        let dir = tempfile::tempdir().unwrap();
+        let book = SignalBook::open(dir.path()).unwrap();
+        let mut first = BTreeMap::new();
+        first.insert("BTCUSDT".to_string(), sig("m", "BTCUSDT", dec!(0.5)));
+        first.insert("ETHUSDT".to_string(), sig("m", "ETHUSDT", dec!(-0.2)));
+        assert!(book.replace_source("m", first).unwrap());
+        let mut second = BTreeMap::new();
+        second.insert("BTCUSDT".to_string(), sig("m", "BTCUSDT", dec!(0.5)));
+        book.replace_source("m", second).unwrap();
+        let reopened = SignalBook::open(dir.path()).unwrap().snapshot();
+        assert_eq!(reopened["m"].len(), 1);
+        assert_eq!(reopened["m"]["BTCUSDT"].depth, dec!(0.5));
+    }
+
+    #[test]
+    fn unchanged_apply_does_not_tick() {
+        let dir = tempfile::tempdir().unwrap();
+        let book = SignalBook::open(dir.path()).unwrap();
+        let rx = book.subscribe();
+        let s = sig("tv", "BTCUSDT", dec!(0.1));
+        assert!(book.apply(s.clone()).unwrap());
+        assert!(!book.apply(s).unwrap());
+        assert_eq!(*rx.borrow(), 1);
+    }
+}

@@ -1,0 +1,135 @@
+//! The execution cache: what the daemon last saw and did per account and symbol. It feeds
+//! `/status`, remembers which symbols an account has traded (so that a symbol removed from
+//! the config is still closed), and survives restarts.
+
+use super::{atomic_write_json, read_json, StateError};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LastOrder {
+    pub client_order_id: String,
+    pub side: String,
+    pub qty: Decimal,
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SymbolState {
+    pub native_symbol: String,
+    pub target_depth: Decimal,
+    pub target_qty: Decimal,
+    pub position_qty: Decimal,
+    pub lot: Decimal,
+    pub last_order: Option<LastOrder>,
+    pub last_error: Option<String>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountHealth {
+    #[default]
+    Ok,
+    /// Only orders that reduce exposure are sent.
+    Reducing,
+    /// No orders are sent until the venue answers again.
+    Halted,
+    /// The account cannot work (e.g. bad credentials) and is retried with backoff.
+    Error,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AccountState {
+    pub venue: String,
+    pub health: AccountHealth,
+    pub account_value: Option<Decimal>,
+    pub last_error: Option<String>,
+    pub symbols: BTreeMap<String, SymbolState>,
+}
+
+pub struct ExecutionCache {
+    dir: PathBuf,
+    accounts: RwLock<BTreeMap<String, AccountState>>,
+}
+
+impl ExecutionCache {
+    pub fn open(state_dir: &Path) -> Result<ExecutionCache, StateError> {
+        let dir = state_dir.join("cache");
+        let mut accounts = BTreeMap::new();
+        if let Ok(read) = std::fs::read_dir(&dir) {
+            for entry in read.flatten() {
+                let path = entry.path();
+                let Some(name) = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.strip_suffix(".json"))
+                    .map(str::to_string)
+                else {
+                    continue;
+                };
+                if name.starts_with('.') {
+                    continue;
+                }
+                if let Some(state) = read_json::<AccountState>(&path)? {
+                    accounts.insert(name, state);
+                }
+            }
+        }
+        Ok(ExecutionCache {
+            dir,
+            accounts: RwLock::new(accounts),
+        })
+    }
+
+    pub fn get(&self, account: &str) -> Option<AccountState> {
+        self.read().get(account).cloned()
+    }
+
+    pub fn all(&self) -> BTreeMap<String, AccountState> {
+        self.read().clone()
+    }
+
+    /// Symbols this account has held or traded, per the cache.
+    pub fn known_symbols(&self, account: &str) -> Vec<String> {
+        self.read()
+            .get(account)
+            .map(|a| a.symbols.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn update_account(&self, account: &str, f: impl FnOnce(&mut AccountState)) {
+        let mut guard = self.accounts.write().unwrap_or_else(|p| p.into_inner());
+        f(guard.entry(account.to_string()).or_default());
+    }
+
+    pub fn update_symbol(&self, account: &str, symbol: &str, f: impl FnOnce(&mut SymbolState)) {
+        self.update_account(account, |a| {
+            let s = a.symbols.entry(symbol.to_string()).or_default();
+            f(s);
+            s.updated_at = Some(Utc::now());
+        });
+    }
+
+    /// Drops a symbol the account neither holds nor targets any more.
+    pub fn forget_symbol(&self, account: &str, symbol: &str) {
+        self.update_account(account, |a| {
+            a.symbols.remove(symbol);
+        });
+    }
+
+    pub fn persist(&self, account: &str) -> Result<(), StateError> {
+        let Some(state) = self.get(account) else {
+            return Ok(());
+        };
+        atomic_write_json(&self.dir.join(format!("{account}.json")), &state)
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, AccountState>> {
+        self.accounts.read().unwrap_or_else(|p| p.into_inner())
+    }
+}

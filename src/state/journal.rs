@@ -1,0 +1,294 @@
+//! The order journal: every order is written here, with its deterministic client order id,
+//! before it is sent. After a crash the entries whose outcome is unknown are resolved by
+//! asking the venue for that id before anything new is sent for the symbol.
+
+use super::{atomic_write_json, read_json, StateError};
+use crate::domain::Side;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Terminal entries kept per account (older ones are dropped; live ones are always kept).
+const KEEP_TERMINAL: usize = 200;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JournalStatus {
+    /// Written, about to be sent: if we crash now, the venue may or may not have it.
+    Sending,
+    /// Sent and the answer was lost (timeout, 5xx, disconnect): must be looked up.
+    Unknown,
+    /// Accepted and resting or partly filled.
+    Open,
+    Filled,
+    Cancelled,
+    Rejected,
+    /// Planned on a dry-run account; never sent.
+    DryRun,
+}
+
+impl JournalStatus {
+    pub fn is_unresolved(self) -> bool {
+        matches!(self, JournalStatus::Sending | JournalStatus::Unknown)
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            JournalStatus::Filled
+                | JournalStatus::Cancelled
+                | JournalStatus::Rejected
+                | JournalStatus::DryRun
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JournalStatus::Sending => "sending",
+            JournalStatus::Unknown => "unknown",
+            JournalStatus::Open => "open",
+            JournalStatus::Filled => "filled",
+            JournalStatus::Cancelled => "cancelled",
+            JournalStatus::Rejected => "rejected",
+            JournalStatus::DryRun => "dry_run",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    pub client_order_id: String,
+    pub account: String,
+    pub symbol: String,
+    pub native: String,
+    /// The plan this order belongs to (per account and symbol, strictly increasing).
+    pub plan: u64,
+    pub step: u32,
+    pub side: Side,
+    pub qty: Decimal,
+    pub reduce_only: bool,
+    pub purpose: String,
+    pub status: JournalStatus,
+    #[serde(default)]
+    pub venue_order_id: Option<String>,
+    #[serde(default)]
+    pub filled_qty: Decimal,
+    #[serde(default)]
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct AccountJournal {
+    /// Next plan number per symbol.
+    next_plan: BTreeMap<String, u64>,
+    entries: Vec<JournalEntry>,
+}
+
+/// The journals of all accounts, one file per account.
+pub struct Journal {
+    dir: PathBuf,
+    accounts: Mutex<BTreeMap<String, AccountJournal>>,
+}
+
+impl Journal {
+    pub fn open(state_dir: &Path) -> Result<Journal, StateError> {
+        let dir = state_dir.join("journal");
+        let mut accounts = BTreeMap::new();
+        if let Ok(read) = std::fs::read_dir(&dir) {
+            for entry in read.flatten() {
+                let path = entry.path();
+                let Some(name) = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.strip_suffix(".json"))
+                    .map(str::to_string)
+                else {
+                    continue;
+                };
+                if name.starts_with('.') {
+                    continue;
+                }
+                if let Some(j) = read_json::<AccountJournal>(&path)? {
+                    accounts.insert(name, j);
+                }
+            }
+        }
+        Ok(Journal {
+            dir,
+            accounts: Mutex::new(accounts),
+        })
+    }
+
+    fn path(&self, account: &str) -> PathBuf {
+        self.dir.join(format!("{account}.json"))
+    }
+
+    fn with_account<R>(
+        &self,
+        account: &str,
+        f: impl FnOnce(&mut AccountJournal) -> R,
+    ) -> Result<R, StateError> {
+        let mut guard = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
+        let journal = guard.entry(account.to_string()).or_default();
+        let result = f(journal);
+        trim(journal);
+        atomic_write_json(&self.path(account), journal)?;
+        Ok(result)
+    }
+
+    /// Allocates the next plan number for a symbol, durably, so that a restart never reuses it.
+    pub fn next_plan(&self, account: &str, symbol: &str) -> Result<u64, StateError> {
+        self.with_account(account, |j| {
+            let n = j.next_plan.entry(symbol.to_string()).or_insert(1);
+            let plan = *n;
+            *n += 1;
+            plan
+        })
+    }
+
+    /// Writes a new entry (before the order is sent).
+    pub fn record(&self, entry: JournalEntry) -> Result<(), StateError> {
+        self.with_account(&entry.account.clone(), |j| {
+            if let Some(existing) = j
+                .entries
+                .iter_mut()
+                .find(|e| e.client_order_id == entry.client_order_id)
+            {
+                *existing = entry;
+            } else {
+                j.entries.push(entry);
+            }
+        })
+    }
+
+    /// Updates the entry with this client order id, if it exists.
+    pub fn update(
+        &self,
+        account: &str,
+        client_order_id: &str,
+        f: impl FnOnce(&mut JournalEntry),
+    ) -> Result<(), StateError> {
+        self.with_account(account, |j| {
+            if let Some(e) = j
+                .entries
+                .iter_mut()
+                .find(|e| e.client_order_id == client_order_id)
+            {
+                f(e);
+                e.updated_at = Utc::now();
+            }
+        })
+    }
+
+    /// Entries of a symbol whose outcome is not known yet.
+    pub fn unresolved(&self, account: &str, symbol: &str) -> Vec<JournalEntry> {
+        let guard = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
+        guard
+            .get(account)
+            .map(|j| {
+                j.entries
+                    .iter()
+                    .filter(|e| e.symbol == symbol && e.status.is_unresolved())
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// All entries of an account, oldest first.
+    pub fn entries(&self, account: &str) -> Vec<JournalEntry> {
+        let guard = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
+        guard
+            .get(account)
+            .map(|j| j.entries.clone())
+            .unwrap_or_default()
+    }
+}
+
+fn trim(journal: &mut AccountJournal) {
+    let terminal = journal
+        .entries
+        .iter()
+        .filter(|e| e.status.is_terminal())
+        .count();
+    if terminal <= KEEP_TERMINAL {
+        return;
+    }
+    let mut drop = terminal - KEEP_TERMINAL;
+    journal.entries.retain(|e| {
+        if drop > 0 && e.status.is_terminal() {
+            drop -= 1;
+            false
+        } else {
+            true
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    fn entry(cid: &str, status: JournalStatus) -> JournalEntry {
+        JournalEntry {
+            client_order_id: cid.into(),
+            account: "a".into(),
+            symbol: "BTCUSDT".into(),
+            native: "BTCUSDT".into(),
+            plan: 1,
+            step: 0,
+            side: Side::Buy,
+            qty: dec!(1),
+            reduce_only: false,
+            purpose: "open".into(),
+            status,
+            venue_order_id: None,
+            filled_qty: Decimal::ZERO,
+            error: None,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn survives_reopen_and_keeps_unresolved() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let j = Journal::open(dir.path()).unwrap();
+            assert_eq!(j.next_plan("a", "BTCUSDT").unwrap(), 1);
+            assert_eq!(j.next_plan("a", "BTCUSDT").unwrap(), 2);
+            j.record(entry("c1", JournalStatus::Sending)).unwrap();
+            j.record(entry("c2", JournalStatus::Sending)).unwrap();
+            j.update("a", "c2", |e| e.status = JournalStatus::Filled)
+                .unwrap();
+        }
+        let j = Journal::open(dir.path()).unwrap();
+        assert_eq!(j.next_plan("a", "BTCUSDT").unwrap(), 3);
+        let open: Vec<_> = j
+            .unresolved("a", "BTCUSDT")
+            .into_iter()
+            .map(|e| e.client_order_id)
+            .collect();
+        assert_eq!(open, vec!["c1".to_string()]);
+    }
+
+    #[test]
+    fn bounded_but_never_drops_live_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(dir.path()).unwrap();
+        j.record(entry("live", JournalStatus::Unknown)).unwrap();
+        for i in 0..(KEEP_TERMINAL + 50) {
+            j.record(entry(&format!("t{i}"), JournalStatus::Filled))
+                .unwrap();
+        }
+        let all = j.entries("a");
+        assert_eq!(all.len(), KEEP_TERMINAL + 1);
+        assert!(all.iter().any(|e| e.client_order_id == "live"));
+    }
+}

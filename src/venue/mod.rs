@@ -1,0 +1,158 @@
+//! The venue boundary: one trait every exchange implements, and the domain types it speaks.
+//! Venue dialects (symbol spellings, contract units, error codes inside 200 bodies, position
+//! modes) are normalised inside each venue's folder; nothing venue-specific leaks out.
+
+mod error;
+pub mod sim;
+
+pub use error::{RejectKind, VenueError};
+
+use crate::config::{AccountConfig, Credential};
+use crate::domain::{
+    AccountValue, Candle, Fill, Instrument, OpenOrder, OrderAck, OrderRequest, Position, Quote,
+    Symbol,
+};
+use async_trait::async_trait;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::Arc;
+use tokio::sync::broadcast;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MarginMode {
+    Cross,
+    Isolated,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CandleInterval {
+    #[serde(rename = "1m")]
+    M1,
+    #[serde(rename = "5m")]
+    M5,
+    #[serde(rename = "1h")]
+    H1,
+    #[serde(rename = "1d")]
+    D1,
+}
+
+impl CandleInterval {
+    pub fn seconds(self) -> i64 {
+        match self {
+            CandleInterval::M1 => 60,
+            CandleInterval::M5 => 300,
+            CandleInterval::H1 => 3600,
+            CandleInterval::D1 => 86_400,
+        }
+    }
+}
+
+/// What a venue's private stream reports, in domain terms.
+#[derive(Clone, Debug, PartialEq)]
+pub enum VenueEvent {
+    Order { native: String, ack: OrderAck },
+    Fill(Fill),
+    PositionChanged { native: String, qty: Decimal },
+    WalletChanged,
+    Connected,
+    Disconnected { reason: String },
+}
+
+/// One trading venue, seen through one account's credentials.
+///
+/// Quantities are always in the venue's own units (contracts, coins, FX units); the
+/// [`Instrument`] says how they convert to USD. Symbols passed in are venue-native.
+#[async_trait]
+pub trait Venue: Send + Sync {
+    /// The venue kind as written in `engine.json` (`bybit`, `sim`, …).
+    fn kind(&self) -> &'static str;
+
+    /// The venue's default spelling of a unified symbol (an account's `symbol_map` wins).
+    fn native_symbol(&self, symbol: &Symbol) -> String;
+
+    /// Instrument metadata; implementations cache it (it changes rarely).
+    async fn instrument(&self, native: &str) -> Result<Instrument, VenueError>;
+
+    /// Mark price, with the conversion of its quote (or settlement) currency to USD.
+    async fn quote(&self, native: &str) -> Result<Quote, VenueError>;
+
+    /// Equity in USD including unrealised PnL.
+    async fn account_value(&self) -> Result<AccountValue, VenueError>;
+
+    /// All non-zero net positions of the account.
+    async fn positions(&self) -> Result<Vec<Position>, VenueError>;
+
+    /// All open orders of the account.
+    async fn open_orders(&self) -> Result<Vec<OpenOrder>, VenueError>;
+
+    /// Places an order. A duplicate client order id must come back as
+    /// `Rejected { kind: DuplicateClientId }` so the caller can look the order up.
+    async fn place_order(&self, request: &OrderRequest) -> Result<OrderAck, VenueError>;
+
+    /// Looks an order up by our client order id; `None` when the venue never saw it.
+    async fn order_by_client_id(
+        &self,
+        native: &str,
+        client_order_id: &str,
+    ) -> Result<Option<OrderAck>, VenueError>;
+
+    async fn cancel_order(&self, native: &str, client_order_id: &str) -> Result<(), VenueError>;
+
+    async fn amend_order(
+        &self,
+        native: &str,
+        client_order_id: &str,
+        qty: Option<Decimal>,
+        price: Option<Decimal>,
+    ) -> Result<OrderAck, VenueError>;
+
+    /// Sets the leverage of a symbol; "not modified" answers count as success.
+    async fn set_leverage(&self, native: &str, leverage: Decimal) -> Result<(), VenueError>;
+
+    /// Sets the margin mode; "not modified" answers count as success.
+    async fn set_margin_mode(&self, native: &str, mode: MarginMode) -> Result<(), VenueError>;
+
+    async fn candles(
+        &self,
+        native: &str,
+        interval: CandleInterval,
+        limit: u32,
+    ) -> Result<Vec<Candle>, VenueError>;
+
+    /// Private events (orders, fills, positions, wallet), when the venue streams them.
+    /// Streams speed reconciliation up; the daemon stays correct without them.
+    fn subscribe(&self) -> Option<broadcast::Receiver<VenueEvent>> {
+        None
+    }
+}
+
+/// Builds the venue client of an account.
+pub fn build(
+    account: &AccountConfig,
+    credential: Option<&Credential>,
+    state_dir: &Path,
+) -> Result<Arc<dyn Venue>, VenueError> {
+    let _ = credential;
+    match account.venue.as_str() {
+        "sim" => Ok(Arc::new(sim::SimVenue::open(
+            &account.name,
+            account.sim.clone().unwrap_or_default(),
+            state_dir,
+        )?)),
+        other => Err(VenueError::Unsupported(format!(
+            "venue \"{other}\" is not available in this build yet"
+        ))),
+    }
+}
+
+/// The native symbol an account trades for a unified symbol.
+pub fn native_for(account: &AccountConfig, venue: &dyn Venue, symbol: &Symbol) -> String {
+    account
+        .symbol_map
+        .iter()
+        .find(|(unified, _)| unified.eq_ignore_ascii_case(symbol.as_str()))
+        .map(|(_, native)| native.clone())
+        .unwrap_or_else(|| venue.native_symbol(symbol))
+}

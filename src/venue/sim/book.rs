@@ -1,0 +1,298 @@
+//! The simulated account: balance, positions and orders, with market orders filled at the
+//! mark price plus slippage and a taker fee.
+
+use crate::domain::{OrderAck, OrderKind, OrderRequest, OrderStatus, Side};
+use crate::venue::{RejectKind, VenueError};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SimPosition {
+    pub qty: Decimal,
+    pub entry: Decimal,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SimOrder {
+    pub request: OrderRequest,
+    pub ack: OrderAck,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Book {
+    pub balance_usd: Decimal,
+    pub positions: BTreeMap<String, SimPosition>,
+    pub orders: BTreeMap<String, SimOrder>,
+    pub leverage: BTreeMap<String, Decimal>,
+    /// Order ids issued so far.
+    pub sequence: u64,
+}
+
+pub struct Costs {
+    pub slippage_bps: Decimal,
+    pub fee_bps: Decimal,
+}
+
+impl Book {
+    /// Executes `request` against `mark`; `contract_value` converts qty × price to USD.
+    pub fn execute(
+        &mut self,
+        request: &OrderRequest,
+        mark: Decimal,
+        contract_value: Decimal,
+        costs: &Costs,
+    ) -> Result<OrderAck, VenueError> {
+        if self.orders.contains_key(&request.client_order_id) {
+            return Err(VenueError::rejected(
+                RejectKind::DuplicateClientId,
+                "duplicate_client_order_id",
+                format!(
+                    "client order id {} was used before",
+                    request.client_order_id
+                ),
+            ));
+        }
+        if request.qty <= Decimal::ZERO {
+            return Err(VenueError::rejected(
+                RejectKind::InvalidQuantity,
+                "invalid_qty",
+                "quantity must be positive",
+            ));
+        }
+        let position = self
+            .positions
+            .get(&request.native)
+            .cloned()
+            .unwrap_or_default();
+        let mut qty = request.qty;
+        if request.reduce_only {
+            let reducing = !position.qty.is_zero()
+                && (position.qty.is_sign_positive() == (request.side == Side::Sell));
+            if !reducing {
+                return Err(VenueError::rejected(
+                    RejectKind::ReduceOnly,
+                    "reduce_only_rejected",
+                    "reduce-only order would not reduce the position",
+                ));
+            }
+            qty = qty.min(position.qty.abs());
+        }
+        let slip = mark * costs.slippage_bps / Decimal::from(10_000);
+        let price = match request.side {
+            Side::Buy => mark + slip,
+            Side::Sell => mark - slip,
+        };
+        if request.kind == OrderKind::Limit {
+            let limit = request.price.unwrap_or(price);
+            let marketable = match request.side {
+                Side::Buy => limit >= price,
+                Side::Sell => limit <= price,
+            };
+            if !marketable {
+                self.sequence += 1;
+                let ack = OrderAck {
+                    client_order_id: request.client_order_id.clone(),
+                    venue_order_id: format!("sim-{}", self.sequence),
+                    status: OrderStatus::New,
+                    filled_qty: Decimal::ZERO,
+                    avg_price: None,
+                };
+                self.orders.insert(
+                    request.client_order_id.clone(),
+                    SimOrder {
+                        request: request.clone(),
+                        ack: ack.clone(),
+                    },
+                );
+                return Ok(ack);
+            }
+        }
+        let notional = qty * price * contract_value;
+        let fee = notional * costs.fee_bps / Decimal::from(10_000);
+        let delta = qty * request.side.sign();
+        let new_qty = position.qty + delta;
+        let mut realised = Decimal::ZERO;
+        let entry = if position.qty.is_zero()
+            || position.qty.is_sign_positive() == delta.is_sign_positive()
+        {
+            // Opening or adding: weighted average entry.
+            let total = position.qty.abs() + qty;
+            (position.entry * position.qty.abs() + price * qty) / total
+        } else {
+            let closed = qty.min(position.qty.abs());
+            realised = (price - position.entry)
+                * closed
+                * if position.qty.is_sign_negative() {
+                    Decimal::NEGATIVE_ONE
+                } else {
+                    Decimal::ONE
+                }
+                * contract_value;
+            if new_qty.is_zero() {
+                Decimal::ZERO
+            } else if new_qty.is_sign_positive() == position.qty.is_sign_positive() {
+                position.entry
+            } else {
+                price
+            }
+        };
+        self.balance_usd += realised - fee;
+        if new_qty.is_zero() {
+            self.positions.remove(&request.native);
+        } else {
+            self.positions.insert(
+                request.native.clone(),
+                SimPosition {
+                    qty: new_qty,
+                    entry: entry.round_dp(8),
+                },
+            );
+        }
+        self.sequence += 1;
+        let ack = OrderAck {
+            client_order_id: request.client_order_id.clone(),
+            venue_order_id: format!("sim-{}", self.sequence),
+            status: OrderStatus::Filled,
+            filled_qty: qty,
+            avg_price: Some(price.round_dp(8)),
+        };
+        self.orders.insert(
+            request.client_order_id.clone(),
+            SimOrder {
+                request: request.clone(),
+                ack: ack.clone(),
+            },
+        );
+        Ok(ack)
+    }
+
+    pub fn unrealised(&self, native: &str, mark: Decimal, contract_value: Decimal) -> Decimal {
+        self.positions
+            .get(native)
+            .map(|p| (mark - p.entry) * p.qty * contract_value)
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    fn req(cid: &str, side: Side, qty: Decimal, reduce_only: bool) -> OrderRequest {
+        OrderRequest {
+            client_order_id: cid.into(),
+            native: "BTCUSDT".into(),
+            side,
+            qty,
+            kind: OrderKind::Market,
+            price: None,
+            reduce_only,
+        }
+    }
+
+    fn free() -> Costs {
+        Costs {
+            slippage_bps: Decimal::ZERO,
+            fee_bps: Decimal::ZERO,
+        }
+    }
+
+    #[test]
+    fn open_flip_and_close_keep_pnl_right() {
+        let mut b = Book {
+            balance_usd: dec!(1000),
+            ..Default::default()
+        };
+        b.execute(
+            &req("1", Side::Buy, dec!(2), false),
+            dec!(100),
+            dec!(1),
+            &free(),
+        )
+        .unwrap();
+        b.execute(
+            &req("2", Side::Sell, dec!(2), true),
+            dec!(110),
+            dec!(1),
+            &free(),
+        )
+        .unwrap();
+        assert_eq!(b.balance_usd, dec!(1020));
+        assert!(b.positions.is_empty());
+        b.execute(
+            &req("3", Side::Sell, dec!(1), false),
+            dec!(110),
+            dec!(1),
+            &free(),
+        )
+        .unwrap();
+        assert_eq!(b.positions["BTCUSDT"].qty, dec!(-1));
+    }
+
+    #[test]
+    fn duplicate_and_reduce_only_are_refused() {
+        let mut b = Book::default();
+        b.execute(
+            &req("1", Side::Buy, dec!(1), false),
+            dec!(100),
+            dec!(1),
+            &free(),
+        )
+        .unwrap();
+        let dup = b.execute(
+            &req("1", Side::Buy, dec!(1), false),
+            dec!(100),
+            dec!(1),
+            &free(),
+        );
+        assert_eq!(
+            dup.unwrap_err().reject_kind(),
+            Some(RejectKind::DuplicateClientId)
+        );
+        let wrong = b.execute(
+            &req("2", Side::Buy, dec!(1), true),
+            dec!(100),
+            dec!(1),
+            &free(),
+        );
+        assert_eq!(
+            wrong.unwrap_err().reject_kind(),
+            Some(RejectKind::ReduceOnly)
+        );
+        // Reduce-only larger than the position is truncated, never crosses zero.
+        let ack = b
+            .execute(
+                &req("3", Side::Sell, dec!(5), true),
+                dec!(100),
+                dec!(1),
+                &free(),
+            )
+            .unwrap();
+        assert_eq!(ack.filled_qty, dec!(1));
+        assert!(b.positions.is_empty());
+    }
+
+    #[test]
+    fn fees_and_slippage_cost_money() {
+        let mut b = Book {
+            balance_usd: dec!(1000),
+            ..Default::default()
+        };
+        let costs = Costs {
+            slippage_bps: dec!(10),
+            fee_bps: dec!(5),
+        };
+        let ack = b
+            .execute(
+                &req("1", Side::Buy, dec!(1), false),
+                dec!(100),
+                dec!(1),
+                &costs,
+            )
+            .unwrap();
+        assert_eq!(ack.avg_price, Some(dec!(100.1)));
+        assert_eq!(b.balance_usd, dec!(1000) - dec!(0.05005));
+    }
+}

@@ -89,8 +89,8 @@ pub async fn print(cli: &Cli, json: bool) -> Result<(), String> {
         return Ok(());
     }
     println!(
-        "{:<14} {:<8} {:<10} {:<12} {:>8} {:>6} {:>14} {:>14}  {}",
-        "ACCOUNT", "VENUE", "SYMBOL", "NATIVE", "DEPTH", "LEV", "NOTIONAL_USD", "QTY", "NOTE"
+        "{:<14} {:<8} {:<10} {:<12} {:>8} {:>6} {:>14} {:>14}  NOTE",
+        "ACCOUNT", "VENUE", "SYMBOL", "NATIVE", "DEPTH", "LEV", "NOTIONAL_USD", "QTY"
     );
     for r in rows {
         println!(

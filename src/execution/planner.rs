@@ -50,12 +50,17 @@ pub fn plan(input: &PlanInput) -> Plan {
         return out;
     }
     let inst = input.instrument;
-    let target = inst.round_to_lot(input.target);
     let position = input.position;
     let pending: Decimal = input.open_orders.iter().map(OpenOrder::pending_delta).sum();
     let current = position + pending;
-
-    if (target - current).abs() < inst.lot.max(Decimal::ZERO) || target == current {
+    // The dead-band is measured against the unrounded target, so that an account value that
+    // drifts by a few cents does not make the rounded target hop across a lot boundary and
+    // trade one lot back and forth.
+    if (input.target - current).abs() < inst.lot.max(Decimal::ZERO) || input.target == current {
+        return out;
+    }
+    let target = inst.round_to_lot(input.target);
+    if target == current {
         return out;
     }
 
@@ -74,25 +79,12 @@ pub fn plan(input: &PlanInput) -> Plan {
         };
         reduce(&mut out, input, wanted, target.is_zero() || flip);
         if flip {
-            open(
-                &mut out,
-                input,
-                target.abs(),
-                Side::for_delta(target),
-                "open",
-            );
+            let reduced: Decimal = out.intents.iter().map(|i| i.qty * i.side.sign()).sum();
+            let qty = grow_qty(target, current + reduced, position + reduced);
+            open(&mut out, input, qty, Side::for_delta(target), "open");
         }
     } else {
-        // Same side (or flat) and growing. Never grow past the target even if pending orders
-        // on the other side have not filled yet.
-        let by_pending = target.abs() - current.abs();
-        let by_position =
-            if position.is_zero() || position.is_sign_positive() == target.is_sign_positive() {
-                target.abs() - position.abs()
-            } else {
-                target.abs()
-            };
-        let qty = by_pending.min(by_position);
+        let qty = grow_qty(target, current, position);
         let purpose = if current.is_zero() {
             "open"
         } else {
@@ -101,6 +93,20 @@ pub fn plan(input: &PlanInput) -> Plan {
         open(&mut out, input, qty, Side::for_delta(target), purpose);
     }
     out
+}
+
+/// How much to add toward `target`: never past it counting pending orders, and never past it
+/// counting only the real position (pending orders on the other side may never fill).
+fn grow_qty(target: Decimal, current: Decimal, position: Decimal) -> Decimal {
+    let toward = |from: Decimal| {
+        if from.is_zero() || from.is_sign_positive() == target.is_sign_positive() {
+            target.abs() - from.abs()
+        } else {
+            // Still on the other side: only a reduction may move it.
+            target.abs()
+        }
+    };
+    toward(current).min(toward(position)).max(Decimal::ZERO)
 }
 
 /// A reduce-only step of up to `wanted`, never more than the real position.

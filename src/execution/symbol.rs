@@ -90,11 +90,14 @@ impl SymbolJob {
             }
         }
         let usd_per_unit = instrument.usd_per_unit(quote.mark, quote.quote_to_usd);
-        let target_qty = if usd_per_unit > Decimal::ZERO {
-            instrument.round_to_lot(self.notional / usd_per_unit)
+        // The planner gets the unrounded target (its dead-band needs it); status shows the
+        // quantity actually aimed for.
+        let raw_target = if usd_per_unit > Decimal::ZERO {
+            self.notional / usd_per_unit
         } else {
             Decimal::ZERO
         };
+        let target_qty = instrument.round_to_lot(raw_target);
         let min_notional = self
             .account
             .min_order_notional_usd
@@ -102,7 +105,7 @@ impl SymbolJob {
         let plan = plan(&PlanInput {
             position: self.position,
             open_orders: &self.open_orders,
-            target: target_qty,
+            target: raw_target,
             instrument: &instrument,
             usd_per_unit,
             min_notional_usd: min_notional,

@@ -113,6 +113,64 @@ pub fn compute(
     targets
 }
 
+/// Keeps a [`TargetBook`] up to date as signals and config change; its revision moves only
+/// when a target actually changes.
+pub fn spawn_target_book(
+    mut config: tokio::sync::watch::Receiver<std::sync::Arc<ConfigSet>>,
+    book: std::sync::Arc<crate::signals::SignalBook>,
+) -> tokio::sync::watch::Receiver<std::sync::Arc<TargetBook>> {
+    let mut warned = BTreeSet::new();
+    let initial = {
+        let cfg = config.borrow_and_update().clone();
+        let mut unmapped = BTreeSet::new();
+        let targets = compute(&cfg, &book.snapshot(), &mut unmapped);
+        warn_unmapped(&mut warned, unmapped);
+        TargetBook {
+            revision: 1,
+            targets,
+        }
+    };
+    let (tx, rx) = tokio::sync::watch::channel(std::sync::Arc::new(initial));
+    let mut signals = book.subscribe();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                r = signals.changed() => if r.is_err() { return },
+                r = config.changed() => if r.is_err() { return },
+            }
+            let cfg = config.borrow_and_update().clone();
+            signals.borrow_and_update();
+            let mut unmapped = BTreeSet::new();
+            let targets = compute(&cfg, &book.snapshot(), &mut unmapped);
+            warn_unmapped(&mut warned, unmapped);
+            let current = tx.borrow().clone();
+            if current.targets != targets {
+                let revision = current.revision + 1;
+                for (symbol, t) in &targets {
+                    if current.targets.get(symbol) != Some(t) {
+                        tracing::info!(symbol = %symbol, depth = %t.depth, leverage = %t.leverage, revision, "target changed");
+                    }
+                }
+                if tx
+                    .send(std::sync::Arc::new(TargetBook { revision, targets }))
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}
+
+fn warn_unmapped(warned: &mut BTreeSet<(String, String)>, unmapped: BTreeSet<(String, String)>) {
+    for pair in unmapped {
+        if warned.insert(pair.clone()) {
+            tracing::warn!(source = %pair.0, symbol = %pair.1, "signal for a symbol that asset_mapping.json does not map; ignored");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,63 +267,5 @@ mod tests {
         let signals = snapshot(vec![sig("a", "ETHUSDT", dec!(-1), None)]);
         let t = compute(&cfg, &signals, &mut BTreeSet::new());
         assert_eq!(t["ETHUSDT"].depth, dec!(-1));
-    }
-}
-
-/// Keeps a [`TargetBook`] up to date as signals and config change; its revision moves only
-/// when a target actually changes.
-pub fn spawn_target_book(
-    mut config: tokio::sync::watch::Receiver<std::sync::Arc<ConfigSet>>,
-    book: std::sync::Arc<crate::signals::SignalBook>,
-) -> tokio::sync::watch::Receiver<std::sync::Arc<TargetBook>> {
-    let mut warned = BTreeSet::new();
-    let initial = {
-        let cfg = config.borrow_and_update().clone();
-        let mut unmapped = BTreeSet::new();
-        let targets = compute(&cfg, &book.snapshot(), &mut unmapped);
-        warn_unmapped(&mut warned, unmapped);
-        TargetBook {
-            revision: 1,
-            targets,
-        }
-    };
-    let (tx, rx) = tokio::sync::watch::channel(std::sync::Arc::new(initial));
-    let mut signals = book.subscribe();
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                r = signals.changed() => if r.is_err() { return },
-                r = config.changed() => if r.is_err() { return },
-            }
-            let cfg = config.borrow_and_update().clone();
-            signals.borrow_and_update();
-            let mut unmapped = BTreeSet::new();
-            let targets = compute(&cfg, &book.snapshot(), &mut unmapped);
-            warn_unmapped(&mut warned, unmapped);
-            let current = tx.borrow().clone();
-            if current.targets != targets {
-                let revision = current.revision + 1;
-                for (symbol, t) in &targets {
-                    if current.targets.get(symbol) != Some(t) {
-                        tracing::info!(symbol = %symbol, depth = %t.depth, leverage = %t.leverage, revision, "target changed");
-                    }
-                }
-                if tx
-                    .send(std::sync::Arc::new(TargetBook { revision, targets }))
-                    .is_err()
-                {
-                    return;
-                }
-            }
-        }
-    });
-    rx
-}
-
-fn warn_unmapped(warned: &mut BTreeSet<(String, String)>, unmapped: BTreeSet<(String, String)>) {
-    for pair in unmapped {
-        if warned.insert(pair.clone()) {
-            tracing::warn!(source = %pair.0, symbol = %pair.1, "signal for a symbol that asset_mapping.json does not map; ignored");
-        }
     }
 }

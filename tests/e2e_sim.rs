@@ -1,0 +1,191 @@
+//! The daemon end to end on the sim venue: signals in, positions out, restarts, reloads.
+
+mod common;
+
+use common::*;
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn position(status: &serde_json::Value, sym: &str) -> Decimal {
+    symbol(status, "sim-a", sym)
+        .map(|s| dec(&s["position_qty"]))
+        .unwrap_or_default()
+}
+
+#[test]
+fn trades_to_target_flips_and_closes() {
+    let cfg = config_dir(&[
+        ("engine.json", SIM_ENGINE),
+        ("signal_weights.json", SIM_WEIGHTS),
+        ("asset_mapping.json", "{}"),
+        (
+            "signals/manual.json",
+            r#"{"BTCUSDT": {"depth": 0.5}, "ETHUSDT": {"depth": -0.4}}"#,
+        ),
+    ]);
+    let state = tempfile::tempdir().unwrap();
+    let d = Daemon::start(cfg.path(), state.path());
+    // Account 10,000 USD; BTC 0.5 × 2 = 10,000 USD at ~60,000 -> ~0.166; ETH 0.5×-0.4 = -2,000 USD at ~3,000.
+    let s = d.wait_until("positions open", WAIT, |s| {
+        position(s, "BTCUSDT") > dec!(0.15) && position(s, "ETHUSDT") < dec!(-0.6)
+    });
+    let btc = symbol(&s, "sim-a", "BTCUSDT").unwrap();
+    assert_eq!(btc["native_symbol"], "BTCUSDT");
+    assert_eq!(btc["lot"], "0.001");
+    assert_eq!(btc["last_order"]["status"], "filled");
+    assert_eq!(
+        btc["last_order"]["client_order_id"].as_str().unwrap().len(),
+        32
+    );
+    assert_eq!(account(&s, "sim-a").unwrap()["state"], "ok");
+
+    // Flip BTC short and close ETH.
+    write(
+        cfg.path(),
+        "signals/manual.json",
+        r#"{"BTCUSDT": {"depth": -0.25}}"#,
+    );
+    let s = d.wait_until("flip and close", WAIT, |s| {
+        position(s, "BTCUSDT") < dec!(-0.07) && position(s, "ETHUSDT").is_zero()
+    });
+    let btc = position(&s, "BTCUSDT");
+    assert!(btc > dec!(-0.09), "flip overshoot: {btc}");
+    assert!(s["cycle"]["number"].as_u64().unwrap() >= 2);
+    assert_eq!(d.stop().code(), Some(0));
+}
+
+#[test]
+fn restart_resumes_same_targets_without_new_orders() {
+    let cfg = config_dir(&[
+        ("engine.json", SIM_ENGINE),
+        ("signal_weights.json", SIM_WEIGHTS),
+        ("signals/manual.json", r#"{"BTCUSDT": {"depth": 0.3}}"#),
+    ]);
+    let state = tempfile::tempdir().unwrap();
+    let d = Daemon::start(cfg.path(), state.path());
+    let s = d.wait_until("open", WAIT, |s| position(s, "BTCUSDT") > dec!(0.09));
+    let before = position(&s, "BTCUSDT");
+    let cid = symbol(&s, "sim-a", "BTCUSDT").unwrap()["last_order"]["client_order_id"].clone();
+    assert_eq!(d.stop().code(), Some(0));
+
+    let d = Daemon::start(cfg.path(), state.path());
+    let s = d.wait_until("a reconcile cycle after restart", WAIT, |s| {
+        s["cycle"]["number"].as_u64().unwrap_or(0) >= 2 && symbol(s, "sim-a", "BTCUSDT").is_some()
+    });
+    assert_eq!(
+        position(&s, "BTCUSDT"),
+        before,
+        "the sim position survives the restart"
+    );
+    assert_eq!(
+        symbol(&s, "sim-a", "BTCUSDT").unwrap()["last_order"]["client_order_id"],
+        cid,
+        "no new order after restart"
+    );
+}
+
+#[test]
+fn bad_config_edit_is_refused_and_good_one_applies() {
+    let cfg = config_dir(&[
+        ("engine.json", SIM_ENGINE),
+        ("signal_weights.json", SIM_WEIGHTS),
+        (
+            "signals/manual.json",
+            r#"{"BTCUSDT": {"depth": 0.2}, "ETHUSDT": {"depth": 0.2}}"#,
+        ),
+    ]);
+    let state = tempfile::tempdir().unwrap();
+    let d = Daemon::start(cfg.path(), state.path());
+    d.wait_until("open", WAIT, |s| position(s, "ETHUSDT") > Decimal::ZERO);
+
+    // Weights summing above 1 are refused; the old set stays in force.
+    write(
+        cfg.path(),
+        "signal_weights.json",
+        r#"[{"symbol": "BTCUSDT", "leverage": 2, "sources": [{"source": "manual", "weight": 0.7}, {"source": "x", "weight": 0.5}]}]"#,
+    );
+    let deadline = std::time::Instant::now() + WAIT;
+    while !d.log_text().contains("config refused") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no refusal logged:\n{}",
+            d.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(d.log_text().contains("sum to 1.2 > 1"));
+    let s = d.status().unwrap();
+    assert!(
+        position(&s, "ETHUSDT") > Decimal::ZERO,
+        "ETH kept under the last good config"
+    );
+
+    // A valid edit removing ETHUSDT applies, and the removed symbol is closed.
+    write(
+        cfg.path(),
+        "signal_weights.json",
+        r#"[{"symbol": "BTCUSDT", "leverage": 2, "sources": [{"source": "manual", "weight": 1}]}]"#,
+    );
+    d.wait_until("removed symbol closed", WAIT, |s| {
+        position(s, "ETHUSDT").is_zero() || symbol(s, "sim-a", "ETHUSDT").is_none()
+    });
+    assert!(d.log_text().contains("config reloaded"));
+    assert!(d
+        .log_text()
+        .contains("symbol no longer in signal_weights.json"));
+}
+
+#[test]
+fn dry_run_plans_without_sending() {
+    let engine = SIM_ENGINE.replace(r#""venue": "sim","#, r#""venue": "sim", "dry_run": true,"#);
+    let cfg = config_dir(&[
+        ("engine.json", &engine),
+        ("signal_weights.json", SIM_WEIGHTS),
+        ("signals/manual.json", r#"{"BTCUSDT": {"depth": 0.3}}"#),
+    ]);
+    let state = tempfile::tempdir().unwrap();
+    let d = Daemon::start(cfg.path(), state.path());
+    let s = d.wait_until("dry-run order planned", WAIT, |s| {
+        symbol(s, "sim-a", "BTCUSDT").is_some_and(|b| b["last_order"]["status"] == "dry_run")
+    });
+    assert!(position(&s, "BTCUSDT").is_zero());
+    assert!(d.log_text().contains("dry run: order planned, not sent"));
+}
+
+#[test]
+fn kill_switch_blocks_new_exposure_but_allows_reduction() {
+    let cfg = config_dir(&[
+        ("engine.json", SIM_ENGINE),
+        ("signal_weights.json", SIM_WEIGHTS),
+        ("signals/manual.json", r#"{"BTCUSDT": {"depth": 0.3}}"#),
+    ]);
+    let state = tempfile::tempdir().unwrap();
+    let d = Daemon::start(cfg.path(), state.path());
+    let s = d.wait_until("open", WAIT, |s| position(s, "BTCUSDT") > dec!(0.09));
+    let open = position(&s, "BTCUSDT");
+    std::fs::write(state.path().join("KILL"), "").unwrap();
+    write(
+        cfg.path(),
+        "signals/manual.json",
+        r#"{"BTCUSDT": {"depth": 0.6}, "ETHUSDT": {"depth": 0.5}}"#,
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let s = d.status().unwrap();
+    assert_eq!(
+        position(&s, "BTCUSDT"),
+        open,
+        "no increase under the kill switch"
+    );
+    assert!(position(&s, "ETHUSDT").is_zero());
+    write(
+        cfg.path(),
+        "signals/manual.json",
+        r#"{"BTCUSDT": {"depth": 0.1}}"#,
+    );
+    d.wait_until("reduction allowed", WAIT, |s| {
+        position(s, "BTCUSDT") < open && position(s, "BTCUSDT") > Decimal::ZERO
+    });
+}

@@ -39,6 +39,10 @@ pub struct AccountConfig {
     pub ws_url: Option<String>,
     #[serde(default)]
     pub testnet: bool,
+    /// Deadline of one REST request; an order without an answer by then has an unknown
+    /// outcome and is looked up by its client order id.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
     #[serde(default)]
     pub leverage_override: Option<Decimal>,
     #[serde(default)]
@@ -197,6 +201,9 @@ impl Default for FilesConfig {
 
 fn yes() -> bool {
     true
+}
+fn default_timeout_ms() -> u64 {
+    10_000
 }
 fn default_max_concurrent_symbols() -> usize {
     10

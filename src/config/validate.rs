@@ -114,6 +114,14 @@ pub(super) fn validate(mut set: ConfigSet) -> Result<ConfigSet, ConfigError> {
                 ));
             }
         }
+        if !(100..=120_000).contains(&a.timeout_ms) {
+            return Err(ConfigError::invalid(
+                &engine_file,
+                at("timeout_ms"),
+                format!("{} ms is not a usable request deadline", a.timeout_ms),
+                "a deadline between 100 and 120000 ms",
+            ));
+        }
         if a.min_order_notional_usd < Decimal::ZERO {
             return Err(ConfigError::invalid(
                 &engine_file,

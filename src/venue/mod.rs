@@ -3,7 +3,9 @@
 //! modes) are normalised inside each venue's folder; nothing venue-specific leaks out.
 
 mod error;
+pub mod http;
 pub mod sim;
+pub mod ws;
 
 pub use error::{RejectKind, VenueError};
 

@@ -1,0 +1,337 @@
+//! A venue-agnostic mock exchange for loopback tests: balances, positions, orders by client
+//! id, a request log, and scripted faults. Each venue's test server (tests/common/venues/)
+//! translates its wire format to and from this core and checks signatures independently.
+#![allow(dead_code)]
+
+use rust_decimal::Decimal;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    Buy,
+    Sell,
+}
+
+impl Side {
+    pub fn sign(self) -> Decimal {
+        match self {
+            Side::Buy => Decimal::ONE,
+            Side::Sell => Decimal::NEGATIVE_ONE,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum OrderState {
+    New,
+    PartiallyFilled,
+    Filled,
+    Cancelled,
+}
+
+#[derive(Clone, Debug)]
+pub struct MockOrder {
+    pub venue_id: String,
+    pub client_id: String,
+    pub native: String,
+    pub side: Side,
+    pub qty: Decimal,
+    pub filled: Decimal,
+    pub price: Option<Decimal>,
+    pub avg_price: Option<Decimal>,
+    pub reduce_only: bool,
+    pub state: OrderState,
+}
+
+/// An order as the venue adapter decoded it from the wire.
+#[derive(Clone, Copy, Debug)]
+pub struct Place<'a> {
+    pub native: &'a str,
+    pub side: Side,
+    pub qty: Decimal,
+    /// Empty when the request carried none.
+    pub client_id: &'a str,
+    pub reduce_only: bool,
+    pub limit_price: Option<Decimal>,
+    /// Fraction to fill (a PartialFill fault); `None` fills what is marketable.
+    pub partial: Option<Decimal>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Reject {
+    Duplicate,
+    ReduceOnly,
+    InvalidQty,
+    UnknownSymbol,
+    NotFound,
+    Finished,
+}
+
+/// Which requests a fault applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// Order placement.
+    Place,
+    /// Any read (GET).
+    Read,
+    Any,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fault {
+    /// Answer with this 5xx status (the request has no effect).
+    Status(u16),
+    /// Answer 429 with reset headers `reset_secs` ahead.
+    RateLimit { reset_secs: u64 },
+    /// Accept the order, then answer only after `delay_ms` (beyond the client's deadline).
+    AcceptThenStall { delay_ms: u64 },
+    /// Fill only this fraction of the next order, leaving the rest resting.
+    PartialFill { fraction: Decimal },
+    /// Refuse authentication.
+    AuthFail,
+}
+
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub method: String,
+    pub path_and_query: String,
+    pub body: String,
+    pub signature_ok: bool,
+}
+
+#[derive(Debug)]
+pub struct State {
+    /// Equity in the venue's quote/settle currency (USD-like).
+    pub equity: Decimal,
+    pub marks: BTreeMap<String, Decimal>,
+    pub positions: BTreeMap<String, Decimal>,
+    pub orders: BTreeMap<String, MockOrder>,
+    pub leverage: BTreeMap<String, Decimal>,
+    pub isolated: BTreeMap<String, bool>,
+    pub faults: VecDeque<(Target, Fault)>,
+    pub requests: Vec<Recorded>,
+    pub next_id: u64,
+    /// Text frames received per WebSocket connection.
+    pub ws_sessions: Vec<Vec<String>>,
+    /// Largest |position| ever seen per symbol (overshoot checks).
+    pub max_abs_position: BTreeMap<String, Decimal>,
+}
+
+#[derive(Clone)]
+pub struct MockExchange(pub Arc<Mutex<State>>);
+
+impl MockExchange {
+    pub fn new(equity: Decimal, marks: &[(&str, Decimal)]) -> MockExchange {
+        MockExchange(Arc::new(Mutex::new(State {
+            equity,
+            marks: marks.iter().map(|(s, m)| (s.to_string(), *m)).collect(),
+            positions: BTreeMap::new(),
+            orders: BTreeMap::new(),
+            leverage: BTreeMap::new(),
+            isolated: BTreeMap::new(),
+            faults: VecDeque::new(),
+            requests: Vec::new(),
+            next_id: 1,
+            ws_sessions: Vec::new(),
+            max_abs_position: BTreeMap::new(),
+        })))
+    }
+
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn inject(&self, target: Target, fault: Fault) {
+        self.lock().faults.push_back((target, fault));
+    }
+
+    /// Takes the first queued fault that applies to this kind of request.
+    pub fn take_fault(&self, kind: Target) -> Option<Fault> {
+        let mut s = self.lock();
+        let idx = s
+            .faults
+            .iter()
+            .position(|(t, _)| *t == Target::Any || *t == kind)?;
+        s.faults.remove(idx).map(|(_, f)| f)
+    }
+
+    pub fn record(&self, method: &str, path_and_query: &str, body: &str, signature_ok: bool) {
+        self.lock().requests.push(Recorded {
+            method: method.into(),
+            path_and_query: path_and_query.into(),
+            body: body.into(),
+            signature_ok,
+        });
+    }
+
+    pub fn set_position(&self, native: &str, qty: Decimal) {
+        let mut s = self.lock();
+        s.positions.insert(native.to_string(), qty);
+    }
+
+    pub fn position(&self, native: &str) -> Decimal {
+        self.lock()
+            .positions
+            .get(native)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    pub fn set_mark(&self, native: &str, mark: Decimal) {
+        self.lock().marks.insert(native.to_string(), mark);
+    }
+
+    /// Places an order; market orders fill at the mark (or partly, under a PartialFill fault).
+    pub fn place(&self, p: Place<'_>) -> Result<MockOrder, Reject> {
+        let Place {
+            native,
+            side,
+            qty,
+            client_id,
+            reduce_only,
+            limit_price,
+            partial,
+        } = p;
+        let mut s = self.lock();
+        let Some(mark) = s.marks.get(native).copied() else {
+            return Err(Reject::UnknownSymbol);
+        };
+        if qty <= Decimal::ZERO {
+            return Err(Reject::InvalidQty);
+        }
+        if !client_id.is_empty() && s.orders.contains_key(client_id) {
+            return Err(Reject::Duplicate);
+        }
+        let position = s.positions.get(native).copied().unwrap_or_default();
+        let mut qty_to_fill = qty;
+        if reduce_only {
+            let reduces = !position.is_zero() && (position > Decimal::ZERO) == (side == Side::Sell);
+            if !reduces {
+                return Err(Reject::ReduceOnly);
+            }
+            qty_to_fill = qty_to_fill.min(position.abs());
+        }
+        let marketable = match (limit_price, side) {
+            (None, _) => true,
+            (Some(p), Side::Buy) => p >= mark,
+            (Some(p), Side::Sell) => p <= mark,
+        };
+        let fill = if !marketable {
+            Decimal::ZERO
+        } else if let Some(f) = partial {
+            (qty_to_fill * f)
+                .round_dp(0)
+                .max(Decimal::ZERO)
+                .min(qty_to_fill)
+        } else {
+            qty_to_fill
+        };
+        let new_position = position + fill * side.sign();
+        s.positions.insert(native.to_string(), new_position);
+        let peak = s.max_abs_position.entry(native.to_string()).or_default();
+        *peak = (*peak).max(new_position.abs());
+        let id = s.next_id;
+        s.next_id += 1;
+        let state = if fill == qty {
+            OrderState::Filled
+        } else if limit_price.is_none() && partial.is_none() {
+            // Market reduce-only truncated to the position: the rest is cancelled.
+            OrderState::Filled
+        } else if fill.is_zero() {
+            OrderState::New
+        } else {
+            OrderState::PartiallyFilled
+        };
+        let order = MockOrder {
+            venue_id: format!("ord-{id}"),
+            client_id: if client_id.is_empty() {
+                format!("anon-{id}")
+            } else {
+                client_id.to_string()
+            },
+            native: native.to_string(),
+            side,
+            qty,
+            filled: fill,
+            price: limit_price,
+            avg_price: if fill.is_zero() { None } else { Some(mark) },
+            reduce_only,
+            state,
+        };
+        s.orders.insert(order.client_id.clone(), order.clone());
+        Ok(order)
+    }
+
+    pub fn cancel(&self, client_id: &str) -> Result<MockOrder, Reject> {
+        let mut s = self.lock();
+        let o = s.orders.get_mut(client_id).ok_or(Reject::NotFound)?;
+        if matches!(o.state, OrderState::Filled | OrderState::Cancelled) {
+            return Err(Reject::Finished);
+        }
+        o.state = OrderState::Cancelled;
+        Ok(o.clone())
+    }
+
+    pub fn amend(
+        &self,
+        client_id: &str,
+        qty: Option<Decimal>,
+        price: Option<Decimal>,
+    ) -> Result<MockOrder, Reject> {
+        let mut s = self.lock();
+        let o = s.orders.get_mut(client_id).ok_or(Reject::NotFound)?;
+        if matches!(o.state, OrderState::Filled | OrderState::Cancelled) {
+            return Err(Reject::Finished);
+        }
+        if let Some(q) = qty {
+            o.qty = q;
+        }
+        if price.is_some() {
+            o.price = price;
+        }
+        Ok(o.clone())
+    }
+
+    pub fn order(&self, client_id: &str) -> Option<MockOrder> {
+        self.lock().orders.get(client_id).cloned()
+    }
+
+    pub fn open_orders(&self) -> Vec<MockOrder> {
+        self.lock()
+            .orders
+            .values()
+            .filter(|o| matches!(o.state, OrderState::New | OrderState::PartiallyFilled))
+            .cloned()
+            .collect()
+    }
+
+    /// Number of orders that reached the exchange with each client id (for duplicate checks).
+    pub fn placed_count(&self) -> usize {
+        self.lock().orders.len()
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.lock().requests.clone()
+    }
+}
+
+/// Serves an axum router on 127.0.0.1 on a background thread with its own runtime, so that
+/// both async tests and blocking tests (that run the daemon binary) can use it.
+pub fn serve_in_background(app: axum::Router) -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            let _ = axum::serve(listener, app).await;
+        });
+    });
+    addr
+}

@@ -275,3 +275,29 @@ fn load_engine(path: &Path, env: &[(String, String)]) -> Result<EngineConfig, Co
         .map_err(|e| ConfigError::Environment(e.to_string()))?;
     from_value(path, value)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn symbol_map_keys_keep_their_case_and_env_overrides_apply() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(ENGINE_FILE),
+            r#"{"accounts": [{"name": "m", "venue": "sim", "symbol_map": {"BTCUSD": "XBTUSD"}}],
+                "cycle": {"reconcile_interval_secs": 30}}"#,
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("signal_weights.json"), "[]").unwrap();
+        let env = vec![
+            ("TRADE_ENGINE__CYCLE__RECONCILE_INTERVAL_SECS".to_string(), "7".to_string()),
+            ("TRADE_ENGINE__RISK__MAX_LEVERAGE".to_string(), "5.5".to_string()),
+        ];
+        let set = ConfigSet::load_with_env(dir.path(), env).unwrap();
+        assert_eq!(set.engine.cycle.reconcile_interval_secs, 7);
+        assert_eq!(set.engine.risk.max_leverage, rust_decimal_macros::dec!(5.5));
+        let map = &set.engine.accounts[0].symbol_map;
+        assert_eq!(map.get("BTCUSD").map(String::as_str), Some("XBTUSD"), "{map:?}");
+    }
+}

@@ -8,6 +8,7 @@ pub mod fswatch;
 pub mod server;
 pub mod signals;
 pub mod state;
+pub mod systemd;
 pub mod targets;
 pub mod telemetry;
 pub mod venue;

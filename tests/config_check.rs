@@ -11,11 +11,16 @@ fn check(dir: &std::path::Path, env: &[(&str, &str)]) -> (bool, String) {
         cmd.env(k, v);
     }
     let out = cmd.output().expect("run check");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.success(), text)
 }
 
-const WEIGHTS: &str = r#"[{"symbol": "BTCUSDT", "leverage": 3, "sources": [{"source": "manual", "weight": 0.5}]}]"#;
+const WEIGHTS: &str =
+    r#"[{"symbol": "BTCUSDT", "leverage": 3, "sources": [{"source": "manual", "weight": 0.5}]}]"#;
 const ENGINE: &str = r#"{"accounts": [{"name": "a", "venue": "sim"}],
   "sources": [{"name": "manual", "kind": "file", "path": "signals/manual.json"}]}"#;
 
@@ -32,20 +37,29 @@ fn the_repository_example_is_valid() {
 fn weights_over_one_are_refused_with_file_and_path() {
     let dir = common::config_dir(&[
         ("engine.json", ENGINE),
-        ("signal_weights.json", r#"[{"symbol": "BTCUSDT", "leverage": 3, "sources": [{"source": "manual", "weight": 0.7}, {"source": "manual2", "weight": 0.5}]}]"#),
+        (
+            "signal_weights.json",
+            r#"[{"symbol": "BTCUSDT", "leverage": 3, "sources": [{"source": "manual", "weight": 0.7}, {"source": "manual2", "weight": 0.5}]}]"#,
+        ),
     ]);
     let (ok, text) = check(dir.path(), &[]);
     assert!(!ok);
     assert!(text.contains("signal_weights.json"), "{text}");
     assert!(text.contains("[0].sources"), "{text}");
-    assert!(text.contains("weights for BTCUSDT sum to 1.2 > 1"), "{text}");
+    assert!(
+        text.contains("weights for BTCUSDT sum to 1.2 > 1"),
+        "{text}"
+    );
 }
 
 #[test]
 fn leverage_below_one_is_refused() {
     let dir = common::config_dir(&[
         ("engine.json", ENGINE),
-        ("signal_weights.json", r#"[{"symbol": "ETHUSDT", "leverage": 0, "sources": []}]"#),
+        (
+            "signal_weights.json",
+            r#"[{"symbol": "ETHUSDT", "leverage": 0, "sources": []}]"#,
+        ),
     ]);
     let (ok, text) = check(dir.path(), &[]);
     assert!(!ok);
@@ -56,12 +70,18 @@ fn leverage_below_one_is_refused() {
 #[test]
 fn unknown_venue_is_named() {
     let dir = common::config_dir(&[
-        ("engine.json", r#"{"accounts": [{"name": "x", "venue": "bybitt"}]}"#),
+        (
+            "engine.json",
+            r#"{"accounts": [{"name": "x", "venue": "bybitt"}]}"#,
+        ),
         ("signal_weights.json", WEIGHTS),
     ]);
     let (ok, text) = check(dir.path(), &[]);
     assert!(!ok);
-    assert!(text.contains(r#"account "x" names unknown venue "bybitt""#), "{text}");
+    assert!(
+        text.contains(r#"account "x" names unknown venue "bybitt""#),
+        "{text}"
+    );
     assert!(text.contains("accounts[0].venue"), "{text}");
     assert!(text.contains("one of bitmex, bybit"), "{text}");
 }
@@ -69,18 +89,27 @@ fn unknown_venue_is_named() {
 #[test]
 fn syntax_errors_have_line_and_column() {
     let dir = common::config_dir(&[
-        ("engine.json", "{\n  \"accounts\": [\n    {\"name\": \"a\" \"venue\": \"sim\"}\n  ]\n}"),
+        (
+            "engine.json",
+            "{\n  \"accounts\": [\n    {\"name\": \"a\" \"venue\": \"sim\"}\n  ]\n}",
+        ),
         ("signal_weights.json", WEIGHTS),
     ]);
     let (ok, text) = check(dir.path(), &[]);
     assert!(!ok);
-    assert!(text.contains("engine.json: not valid JSON at line 3"), "{text}");
+    assert!(
+        text.contains("engine.json: not valid JSON at line 3"),
+        "{text}"
+    );
 }
 
 #[test]
 fn typos_in_fields_are_refused() {
     let dir = common::config_dir(&[
-        ("engine.json", r#"{"accounts": [{"name": "a", "venue": "sim", "dry_rn": true}]}"#),
+        (
+            "engine.json",
+            r#"{"accounts": [{"name": "a", "venue": "sim", "dry_rn": true}]}"#,
+        ),
         ("signal_weights.json", WEIGHTS),
     ]);
     let (ok, text) = check(dir.path(), &[]);
@@ -92,18 +121,30 @@ fn typos_in_fields_are_refused() {
 #[test]
 fn missing_credentials_name_the_account() {
     let dir = common::config_dir(&[
-        ("engine.json", r#"{"accounts": [{"name": "main", "venue": "bybit", "credentials": "bybit_main"}]}"#),
+        (
+            "engine.json",
+            r#"{"accounts": [{"name": "main", "venue": "bybit", "credentials": "bybit_main"}]}"#,
+        ),
         ("signal_weights.json", WEIGHTS),
     ]);
     let (ok, text) = check(dir.path(), &[]);
     assert!(!ok);
-    assert!(text.contains(r#"account "main" uses credentials "bybit_main""#), "{text}");
+    assert!(
+        text.contains(r#"account "main" uses credentials "bybit_main""#),
+        "{text}"
+    );
     // The same credentials from the environment make the set valid, and are never printed.
     let (ok, text) = check(
         dir.path(),
         &[
-            ("TRADE_ENGINE_CREDENTIALS__BYBIT_MAIN__API_KEY", "key-123456"),
-            ("TRADE_ENGINE_CREDENTIALS__BYBIT_MAIN__API_SECRET", "topsecret-98765"),
+            (
+                "TRADE_ENGINE_CREDENTIALS__BYBIT_MAIN__API_KEY",
+                "key-123456",
+            ),
+            (
+                "TRADE_ENGINE_CREDENTIALS__BYBIT_MAIN__API_SECRET",
+                "topsecret-98765",
+            ),
         ],
     );
     assert!(ok, "{text}");
@@ -116,7 +157,10 @@ fn environment_overrides_engine_fields() {
     let (ok, text) = check(dir.path(), &[("TRADE_ENGINE__RISK__MAX_LEVERAGE", "2")]);
     assert!(!ok, "leverage 3 is above an overridden max_leverage of 2");
     assert!(text.contains("above risk.max_leverage 2"), "{text}");
-    let (ok, text) = check(dir.path(), &[("TRADE_ENGINE__SERVER__LISTEN", "not-an-address")]);
+    let (ok, text) = check(
+        dir.path(),
+        &[("TRADE_ENGINE__SERVER__LISTEN", "not-an-address")],
+    );
     assert!(!ok);
     assert!(text.contains("server.listen"), "{text}");
 }
@@ -128,7 +172,10 @@ fn world_readable_credentials_warn() {
     let dir = common::config_dir(&[
         ("engine.json", ENGINE),
         ("signal_weights.json", WEIGHTS),
-        ("credentials.json", r#"{"x": {"api_key": "k", "api_secret": "s"}}"#),
+        (
+            "credentials.json",
+            r#"{"x": {"api_key": "k", "api_secret": "s"}}"#,
+        ),
     ]);
     let path = dir.path().join("credentials.json");
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();

@@ -189,3 +189,133 @@ fn kill_switch_blocks_new_exposure_but_allows_reduction() {
         position(s, "BTCUSDT") < open && position(s, "BTCUSDT") > Decimal::ZERO
     });
 }
+
+fn cli(cfg: &std::path::Path, state: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_trade-engine"))
+        .args(args)
+        .arg("--config-dir")
+        .arg(cfg)
+        .arg("--state-dir")
+        .arg(state)
+        .output()
+        .expect("run cli");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn halt_flatten_and_resume() {
+    let cfg = config_dir(&[
+        ("engine.json", SIM_ENGINE),
+        ("signal_weights.json", SIM_WEIGHTS),
+        (
+            "signals/manual.json",
+            r#"{"BTCUSDT": {"depth": 0.3}, "ETHUSDT": {"depth": -0.5}}"#,
+        ),
+    ]);
+    let state = tempfile::tempdir().unwrap();
+    let d = Daemon::start(cfg.path(), state.path());
+    d.wait_until("open", WAIT, |s| {
+        position(s, "BTCUSDT") > Decimal::ZERO && position(s, "ETHUSDT") < Decimal::ZERO
+    });
+
+    let (ok, text) = cli(cfg.path(), state.path(), &["flatten", "--account", "sim-a"]);
+    assert!(ok, "{text}");
+    assert!(
+        state.path().join("KILL").exists(),
+        "flatten engages the kill switch"
+    );
+    // The daemon sees flat positions and, under the kill switch, does not reopen them.
+    d.wait_until("flat", WAIT, |s| {
+        position(s, "BTCUSDT").is_zero() && position(s, "ETHUSDT").is_zero()
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let s = d.status().unwrap();
+    assert!(
+        position(&s, "BTCUSDT").is_zero() && position(&s, "ETHUSDT").is_zero(),
+        "stays flat while halted"
+    );
+
+    let (ok, text) = cli(cfg.path(), state.path(), &["resume"]);
+    assert!(ok, "{text}");
+    d.wait_until("reopened after resume", WAIT, |s| {
+        position(s, "BTCUSDT") > Decimal::ZERO
+    });
+
+    let (ok, _) = cli(cfg.path(), state.path(), &["halt"]);
+    assert!(ok);
+    assert!(state.path().join("KILL").exists());
+    let (ok, text) = cli(cfg.path(), state.path(), &["flatten", "--account", "nope"]);
+    assert!(!ok);
+    assert!(text.contains("no account named \"nope\""), "{text}");
+}
+
+#[test]
+fn sighup_reloads_config() {
+    let cfg = config_dir(&[
+        ("engine.json", SIM_ENGINE),
+        ("signal_weights.json", SIM_WEIGHTS),
+        ("signals/manual.json", r#"{"BTCUSDT": {"depth": 0.2}}"#),
+    ]);
+    let state = tempfile::tempdir().unwrap();
+    let d = Daemon::start(cfg.path(), state.path());
+    let s = d.wait_until("open", WAIT, |s| position(s, "BTCUSDT") > Decimal::ZERO);
+    let before = position(&s, "BTCUSDT");
+    // The watcher may see this write too; the SIGHUP must be handled either way.
+    std::fs::write(
+        cfg.path().join("signal_weights.json"),
+        r#"[{"symbol": "BTCUSDT", "leverage": 4, "sources": [{"source": "manual", "weight": 1.0}]}]"#,
+    )
+    .unwrap();
+    d.signal(1);
+    let s = d.wait_until("leverage doubled", WAIT, |s| {
+        position(s, "BTCUSDT") > before * dec!(1.9)
+    });
+    assert!(position(&s, "BTCUSDT") < before * dec!(2.1));
+    assert!(d.log_text().contains("config reloaded"));
+    assert!(
+        d.log_text().contains("SIGHUP: reloading config"),
+        "the signal was handled"
+    );
+}
+
+#[test]
+fn targets_command_prints_without_trading() {
+    let cfg = config_dir(&[
+        ("engine.json", SIM_ENGINE),
+        ("signal_weights.json", SIM_WEIGHTS),
+        ("signals/manual.json", r#"{"BTCUSDT": {"depth": 0.5}}"#),
+    ]);
+    let state = tempfile::tempdir().unwrap();
+    // Run once so the signal book exists, then stop.
+    let d = Daemon::start(cfg.path(), state.path());
+    d.wait_until("open", WAIT, |s| position(s, "BTCUSDT") > Decimal::ZERO);
+    let journal_before = std::fs::read_to_string(state.path().join("journal/sim-a.json")).unwrap();
+    assert_eq!(d.stop().code(), Some(0));
+
+    let (ok, text) = cli(cfg.path(), state.path(), &["targets", "--json"]);
+    assert!(ok, "{text}");
+    let rows: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let btc = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["symbol"] == "BTCUSDT")
+        .unwrap();
+    assert_eq!(btc["account"], "sim-a");
+    assert_eq!(btc["target_depth"], "0.5");
+    assert_eq!(btc["leverage"], "2");
+    let qty = dec(&btc["target_qty"]);
+    assert!(qty > dec!(0.15) && qty < dec!(0.17), "{qty}");
+    let (ok, table) = cli(cfg.path(), state.path(), &["targets"]);
+    assert!(ok);
+    assert!(table.contains("ACCOUNT") && table.contains("BTCUSDT"));
+    let journal_after = std::fs::read_to_string(state.path().join("journal/sim-a.json")).unwrap();
+    assert_eq!(journal_before, journal_after, "targets sends no order");
+}

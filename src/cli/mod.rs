@@ -1,5 +1,6 @@
 //! Command line: `run`, `check`, `targets`.
 
+mod control;
 mod run;
 mod targets;
 
@@ -51,6 +52,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Engage the kill switch: the running daemon takes no new exposure (reductions continue).
+    Halt,
+    /// Remove the kill switch.
+    Resume,
+    /// Engage the kill switch, cancel open orders and close every position (of one account).
+    Flatten {
+        /// Only this account.
+        #[arg(long)]
+        account: Option<String>,
+    },
 }
 
 pub fn main(cli: Cli) -> ExitCode {
@@ -75,6 +86,11 @@ pub fn main(cli: Cli) -> ExitCode {
                 },
                 |()| ExitCode::SUCCESS,
             ),
+        Command::Halt => report(control::halt(&cli)),
+        Command::Resume => report(control::resume(&cli)),
+        Command::Flatten { account } => {
+            report(runtime().and_then(|rt| rt.block_on(control::flatten(&cli, account.as_deref()))))
+        }
         Command::Run => runtime()
             .and_then(|rt| rt.block_on(run::run(&cli)))
             .map_or_else(
@@ -84,6 +100,16 @@ pub fn main(cli: Cli) -> ExitCode {
                 },
                 |()| ExitCode::SUCCESS,
             ),
+    }
+}
+
+fn report(result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -65,6 +65,7 @@ pub async fn run(cli: &Cli) -> Result<(), String> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut engine_task = tokio::spawn(engine.run(shutdown_rx.clone()));
 
+    let handles_for_watchdog = handles.clone();
     let app = crate::server::router(handles);
     let mut server_shutdown = shutdown_rx.clone();
     let server = tokio::spawn(async move {
@@ -86,7 +87,31 @@ pub async fn run(cli: &Cli) -> Result<(), String> {
         sources.stop_all();
     });
 
+    crate::systemd::notify("READY=1");
+    let watchdog = crate::systemd::watchdog_interval().map(|every| {
+        let cycle = handles_for_watchdog.cycle.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every / 2);
+            loop {
+                tick.tick().await;
+                // Ping only while cycles keep starting: a wedged engine gets restarted.
+                let last = cycle.read().ok().and_then(|c| c.last_started);
+                let fresh = last.is_none_or(|t| {
+                    (chrono::Utc::now() - t).to_std().unwrap_or_default()
+                        < every * 4 + std::time::Duration::from_secs(120)
+                });
+                if fresh {
+                    crate::systemd::notify("WATCHDOG=1");
+                }
+            }
+        })
+    });
+
     wait_for_stop(hup_tx).await;
+    crate::systemd::notify("STOPPING=1");
+    if let Some(w) = watchdog {
+        w.abort();
+    }
     tracing::info!("shutting down: finishing in-flight orders");
     let _ = shutdown_tx.send(true);
     if tokio::time::timeout(SHUTDOWN_GRACE, &mut engine_task)

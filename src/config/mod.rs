@@ -291,13 +291,23 @@ mod tests {
         .unwrap();
         std::fs::write(dir.path().join("signal_weights.json"), "[]").unwrap();
         let env = vec![
-            ("TRADE_ENGINE__CYCLE__RECONCILE_INTERVAL_SECS".to_string(), "7".to_string()),
-            ("TRADE_ENGINE__RISK__MAX_LEVERAGE".to_string(), "5.5".to_string()),
+            (
+                "TRADE_ENGINE__CYCLE__RECONCILE_INTERVAL_SECS".to_string(),
+                "7".to_string(),
+            ),
+            (
+                "TRADE_ENGINE__RISK__MAX_LEVERAGE".to_string(),
+                "5.5".to_string(),
+            ),
         ];
         let set = ConfigSet::load_with_env(dir.path(), env).unwrap();
         assert_eq!(set.engine.cycle.reconcile_interval_secs, 7);
         assert_eq!(set.engine.risk.max_leverage, rust_decimal_macros::dec!(5.5));
         let map = &set.engine.accounts[0].symbol_map;
-        assert_eq!(map.get("BTCUSD").map(String::as_str), Some("XBTUSD"), "{map:?}");
+        assert_eq!(
+            map.get("BTCUSD").map(String::as_str),
+            Some("XBTUSD"),
+            "{map:?}"
+        );
     }
 }

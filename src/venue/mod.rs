@@ -110,6 +110,25 @@ pub trait Venue: Send + Sync {
         price: Option<Decimal>,
     ) -> Result<OrderAck, VenueError>;
 
+    /// Cancels every open order (of one symbol, or of the account). The default cancels the
+    /// orders that carry a client id one by one; venues with a cancel-all endpoint override it.
+    async fn cancel_all(&self, native: Option<&str>) -> Result<usize, VenueError> {
+        let mut cancelled = 0;
+        for order in self.open_orders().await? {
+            if native.is_some_and(|n| n != order.native) {
+                continue;
+            }
+            if let Some(cid) = &order.client_order_id {
+                match self.cancel_order(&order.native, cid).await {
+                    Ok(()) => cancelled += 1,
+                    Err(e) if e.reject_kind() == Some(RejectKind::OrderNotFound) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(cancelled)
+    }
+
     /// Sets the leverage of a symbol; "not modified" answers count as success.
     async fn set_leverage(&self, native: &str, leverage: Decimal) -> Result<(), VenueError>;
 

@@ -43,7 +43,14 @@ struct SimFile {
 pub struct SimVenue {
     params: SimParams,
     path: PathBuf,
-    state: Mutex<SimFile>,
+    state: Mutex<Loaded>,
+}
+
+/// The in-memory copy and the file version it came from: another process (`trade-engine
+/// flatten`) may trade the same simulated account, so a changed file is re-read first.
+struct Loaded {
+    file: SimFile,
+    modified: Option<std::time::SystemTime>,
 }
 
 impl SimVenue {
@@ -65,10 +72,11 @@ impl SimVenue {
             },
             Err(e) => return Err(VenueError::Local(e.to_string())),
         };
+        let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
         Ok(SimVenue {
             params,
             path,
-            state: Mutex::new(file),
+            state: Mutex::new(Loaded { file, modified }),
         })
     }
 
@@ -81,8 +89,18 @@ impl SimVenue {
             .ok_or_else(|| VenueError::UnknownSymbol(native.to_string()))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, SimFile> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> SimGuard<'_> {
+        let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let modified = std::fs::metadata(&self.path)
+            .and_then(|m| m.modified())
+            .ok();
+        if modified.is_some() && modified != guard.modified {
+            if let Ok(Some(file)) = read_json::<SimFile>(&self.path) {
+                guard.file = file;
+                guard.modified = modified;
+            }
+        }
+        SimGuard { guard }
     }
 
     /// Advances the walk of `native` to now and returns the mark.
@@ -101,8 +119,30 @@ impl SimVenue {
         ))
     }
 
-    fn persist(&self, file: &SimFile) -> Result<(), VenueError> {
-        atomic_write_json(&self.path, file).map_err(|e| VenueError::Local(e.to_string()))
+    fn persist(&self, file: &mut SimGuard<'_>) -> Result<(), VenueError> {
+        atomic_write_json(&self.path, &file.guard.file)
+            .map_err(|e| VenueError::Local(e.to_string()))?;
+        file.guard.modified = std::fs::metadata(&self.path)
+            .and_then(|m| m.modified())
+            .ok();
+        Ok(())
+    }
+}
+
+struct SimGuard<'a> {
+    guard: std::sync::MutexGuard<'a, Loaded>,
+}
+
+impl std::ops::Deref for SimGuard<'_> {
+    type Target = SimFile;
+    fn deref(&self) -> &SimFile {
+        &self.guard.file
+    }
+}
+
+impl std::ops::DerefMut for SimGuard<'_> {
+    fn deref_mut(&mut self) -> &mut SimFile {
+        &mut self.guard.file
     }
 }
 
@@ -200,7 +240,7 @@ impl Venue for SimVenue {
             fee_bps: self.params.fee_bps,
         };
         let ack = file.book.execute(request, mark, Decimal::ONE, &costs)?;
-        self.persist(&file)?;
+        self.persist(&mut file)?;
         Ok(ack)
     }
 
@@ -234,7 +274,7 @@ impl Venue for SimVenue {
             ));
         }
         order.ack.status = OrderStatus::Cancelled;
-        self.persist(&file)
+        self.persist(&mut file)
     }
 
     async fn amend_order(
@@ -266,7 +306,7 @@ impl Venue for SimVenue {
             order.request.price = price;
         }
         let ack = order.ack.clone();
-        self.persist(&file)?;
+        self.persist(&mut file)?;
         Ok(ack)
     }
 
@@ -277,7 +317,7 @@ impl Venue for SimVenue {
             return Ok(());
         }
         file.book.leverage.insert(native.to_string(), leverage);
-        self.persist(&file)
+        self.persist(&mut file)
     }
 
     async fn set_margin_mode(&self, native: &str, _mode: MarginMode) -> Result<(), VenueError> {

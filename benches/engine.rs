@@ -49,7 +49,11 @@ fn planner() {
         std::hint::black_box(intents);
         runs.push(start.elapsed().as_nanos() as f64 / n as f64);
     }
-    println!("planner: median {:.0} ns per plan ({} plans × 7 runs)", median(runs), n);
+    println!(
+        "planner: median {:.0} ns per plan ({} plans × 7 runs)",
+        median(runs),
+        n
+    );
 }
 
 fn rss_kib(pid: u32) -> Option<u64> {
@@ -64,7 +68,10 @@ fn rss_kib(pid: u32) -> Option<u64> {
 }
 
 fn get(url: &str) -> Option<serde_json::Value> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
     rt.block_on(async {
         let body = reqwest::get(url).await.ok()?.text().await.ok()?;
         serde_json::from_str(&body).ok()
@@ -72,7 +79,8 @@ fn get(url: &str) -> Option<serde_json::Value> {
 }
 
 fn daemon() {
-    let binary = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/trade-engine");
+    let binary =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/trade-engine");
     if !binary.exists() {
         println!("daemon: skipped (build it first: cargo build --release)");
         return;
@@ -91,8 +99,15 @@ fn daemon() {
         .iter()
         .map(|s| format!(r#"{{"symbol": "{s}", "leverage": 2, "sources": [{{"source": "manual", "weight": 1}}]}}"#))
         .collect();
-    std::fs::write(cfg.path().join("signal_weights.json"), format!("[{}]", weights.join(","))).expect("write");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(18787);
+    std::fs::write(
+        cfg.path().join("signal_weights.json"),
+        format!("[{}]", weights.join(",")),
+    )
+    .expect("write");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(18787);
     let mut child = std::process::Command::new(&binary)
         .args(["run", "--log-format", "json", "--config-dir"])
         .arg(cfg.path())
@@ -113,8 +128,14 @@ fn daemon() {
         // Alternate the signals so that every cycle trades all symbols on both accounts.
         flip = !flip;
         let depth = if flip { "0.1" } else { "-0.1" };
-        let body: Vec<String> = symbols.iter().map(|s| format!(r#""{s}": {{"depth": {depth}}}"#)).collect();
-        let _ = std::fs::write(cfg.path().join("manual.json"), format!("{{{}}}", body.join(",")));
+        let body: Vec<String> = symbols
+            .iter()
+            .map(|s| format!(r#""{s}": {{"depth": {depth}}}"#))
+            .collect();
+        let _ = std::fs::write(
+            cfg.path().join("manual.json"),
+            format!("{{{}}}", body.join(",")),
+        );
         std::thread::sleep(Duration::from_millis(700));
         if let Some(s) = get(&status_url) {
             let n = s["cycle"]["number"].as_u64().unwrap_or(0);

@@ -23,7 +23,10 @@ fn check(dir: &Path) {
         Ok(set) => assert!(!set.engine.server.listen.is_empty()),
         Err(e) => {
             let msg = e.to_string();
-            assert!(msg.contains(".json") || msg.contains("environment"), "error names no file: {msg}");
+            assert!(
+                msg.contains(".json") || msg.contains("environment"),
+                "error names no file: {msg}"
+            );
         }
     }
 }
@@ -36,8 +39,14 @@ fn json() -> impl Strategy<Value = serde_json::Value> {
         any::<i64>().prop_map(|n| serde_json::json!(n)),
         (-1e6f64..1e6).prop_map(|n| serde_json::json!(n)),
         "[a-zA-Z_0-9.:/ -]{0,12}".prop_map(serde_json::Value::String),
-        prop_oneof![Just("sim"), Just("bybit"), Just("BTCUSDT"), Just("manual"), Just("file")]
-            .prop_map(|s| serde_json::Value::String(s.to_string())),
+        prop_oneof![
+            Just("sim"),
+            Just("bybit"),
+            Just("BTCUSDT"),
+            Just("manual"),
+            Just("file")
+        ]
+        .prop_map(|s| serde_json::Value::String(s.to_string())),
     ];
     leaf.prop_recursive(4, 48, 6, |inner| {
         prop_oneof![

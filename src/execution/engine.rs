@@ -1,10 +1,10 @@
 //! The engine loop: when to run a cycle, and the first level of parallelism (accounts).
 
 use super::account::{AccountRuntime, AccountWork};
-use crate::config::ConfigSet;
+use crate::config::{AccountConfig, ConfigSet, Credential};
 use crate::state::{ExecutionCache, Journal};
 use crate::targets::TargetBook;
-use crate::venue;
+use crate::venue::{self, Venue, VenueError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -92,7 +92,20 @@ pub struct Engine {
     handles: EngineHandles,
     poke_rx: mpsc::Receiver<()>,
     accounts: BTreeMap<String, Arc<Mutex<AccountRuntime>>>,
+    factory: Option<VenueFactory>,
 }
+
+/// Builds an account's venue client; the default is [`venue::build`]. Tests (and wrappers
+/// such as paper trading) supply their own.
+pub type VenueFactory = Box<
+    dyn Fn(
+            &AccountConfig,
+            Option<&Credential>,
+            &std::path::Path,
+        ) -> Result<Arc<dyn Venue>, VenueError>
+        + Send
+        + Sync,
+>;
 
 impl Engine {
     pub fn new(
@@ -116,11 +129,24 @@ impl Engine {
             },
             poke_rx,
             accounts: BTreeMap::new(),
+            factory: None,
         }
+    }
+
+    pub fn with_venue_factory(mut self, factory: VenueFactory) -> Engine {
+        self.factory = Some(factory);
+        self
     }
 
     pub fn handles(&self) -> EngineHandles {
         self.handles.clone()
+    }
+
+    /// Brings the account runtimes in line with the current config (done by `run` on start
+    /// and on every reload; tests that drive `cycle` directly call it first).
+    pub fn prepare(&mut self) {
+        let cfg = self.handles.config.borrow().clone();
+        self.sync_accounts(&cfg);
     }
 
     /// Runs cycles until `shutdown` turns true; an in-flight cycle is finished first.
@@ -179,7 +205,10 @@ impl Engine {
                     }
                 }
             }
-            let venue = venue::build(account, credential.as_ref(), &self.state_dir);
+            let venue = match &self.factory {
+                Some(f) => f(account, credential.as_ref(), &self.state_dir),
+                None => venue::build(account, credential.as_ref(), &self.state_dir),
+            };
             if let Err(e) = &venue {
                 tracing::error!(account = %account.name, venue = %account.venue, error = %e, "cannot set up the account's venue");
             }

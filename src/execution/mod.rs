@@ -7,5 +7,7 @@ mod engine;
 pub mod health;
 pub mod planner;
 mod symbol;
+#[cfg(test)]
+mod tests;
 
-pub use engine::{CycleInfo, Engine, EngineHandles, Metrics};
+pub use engine::{CycleInfo, Engine, EngineHandles, Metrics, VenueFactory};

@@ -1,0 +1,380 @@
+//! Executor behaviour under venue trouble, driven through whole cycles against a scripted
+//! wrapper of the sim venue.
+
+use super::Engine;
+use crate::config::{AssetMapping, ConfigSet, EngineConfig, SignalWeights};
+use crate::domain::*;
+use crate::state::cache::AccountHealth;
+use crate::state::{ExecutionCache, Journal, JournalStatus};
+use crate::targets::{Target, TargetBook};
+use crate::venue::sim::SimVenue;
+use crate::venue::{CandleInterval, MarginMode, RejectKind, Venue, VenueError};
+use async_trait::async_trait;
+use chrono::Utc;
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
+
+#[derive(Clone, Debug)]
+enum Script {
+    /// The venue takes the order but the answer is lost.
+    PlacedButUnknown,
+    /// The request is lost before the venue sees it, and the client cannot tell.
+    LostUnknown,
+    Reject(RejectKind),
+}
+
+struct Scripted {
+    inner: SimVenue,
+    script: Mutex<VecDeque<Script>>,
+    placed: Mutex<Vec<OrderRequest>>,
+    stale: Mutex<bool>,
+    fail_reads: Mutex<Option<VenueError>>,
+}
+
+#[async_trait]
+impl Venue for Scripted {
+    fn kind(&self) -> &'static str {
+        "sim"
+    }
+    fn native_symbol(&self, s: &Symbol) -> String {
+        self.inner.native_symbol(s)
+    }
+    async fn instrument(&self, n: &str) -> Result<Instrument, VenueError> {
+        self.inner.instrument(n).await
+    }
+    async fn quote(&self, n: &str) -> Result<Quote, VenueError> {
+        let mut q = self.inner.quote(n).await?;
+        if *self.stale.lock().unwrap() {
+            q.at = Utc::now() - chrono::Duration::seconds(3600);
+        }
+        Ok(q)
+    }
+    async fn account_value(&self) -> Result<AccountValue, VenueError> {
+        if let Some(e) = self.fail_reads.lock().unwrap().clone() {
+            return Err(e);
+        }
+        self.inner.account_value().await
+    }
+    async fn positions(&self) -> Result<Vec<Position>, VenueError> {
+        self.inner.positions().await
+    }
+    async fn open_orders(&self) -> Result<Vec<OpenOrder>, VenueError> {
+        self.inner.open_orders().await
+    }
+    async fn place_order(&self, r: &OrderRequest) -> Result<OrderAck, VenueError> {
+        self.placed.lock().unwrap().push(r.clone());
+        let step = self.script.lock().unwrap().pop_front();
+        match step {
+            Some(Script::PlacedButUnknown) => {
+                self.inner.place_order(r).await?;
+                Err(VenueError::Unknown("timed out".into()))
+            }
+            Some(Script::LostUnknown) => Err(VenueError::Unknown("timed out".into())),
+            Some(Script::Reject(kind)) => {
+                Err(VenueError::rejected(kind, "x", "scripted rejection"))
+            }
+            None => self.inner.place_order(r).await,
+        }
+    }
+    async fn order_by_client_id(&self, n: &str, c: &str) -> Result<Option<OrderAck>, VenueError> {
+        self.inner.order_by_client_id(n, c).await
+    }
+    async fn cancel_order(&self, n: &str, c: &str) -> Result<(), VenueError> {
+        self.inner.cancel_order(n, c).await
+    }
+    async fn amend_order(
+        &self,
+        n: &str,
+        c: &str,
+        q: Option<Decimal>,
+        p: Option<Decimal>,
+    ) -> Result<OrderAck, VenueError> {
+        self.inner.amend_order(n, c, q, p).await
+    }
+    async fn set_leverage(&self, n: &str, l: Decimal) -> Result<(), VenueError> {
+        self.inner.set_leverage(n, l).await
+    }
+    async fn set_margin_mode(&self, n: &str, m: MarginMode) -> Result<(), VenueError> {
+        self.inner.set_margin_mode(n, m).await
+    }
+    async fn candles(&self, n: &str, i: CandleInterval, l: u32) -> Result<Vec<Candle>, VenueError> {
+        self.inner.candles(n, i, l).await
+    }
+}
+
+struct World {
+    dir: tempfile::TempDir,
+    venue: Arc<Scripted>,
+    targets: watch::Sender<Arc<TargetBook>>,
+    engine: Engine,
+    journal: Arc<Journal>,
+    cache: Arc<ExecutionCache>,
+}
+
+fn config(dir: &std::path::Path) -> ConfigSet {
+    let engine: EngineConfig = serde_json::from_str(
+        r#"{"accounts": [{"name": "t", "venue": "sim", "sim": {"volatility_bps": 0, "fee_bps": 0, "slippage_bps": 0}}]}"#,
+    )
+    .unwrap();
+    ConfigSet {
+        dir: dir.to_path_buf(),
+        engine,
+        weights: SignalWeights::default(),
+        mapping: AssetMapping::default(),
+        credentials: Default::default(),
+        warnings: vec![],
+    }
+}
+
+fn book(revision: u64, depth: Decimal) -> Arc<TargetBook> {
+    let mut targets = BTreeMap::new();
+    targets.insert(
+        "BTCUSDT".to_string(),
+        Target {
+            depth,
+            leverage: dec!(1),
+            sources: BTreeMap::new(),
+        },
+    );
+    Arc::new(TargetBook { revision, targets })
+}
+
+/// A world on a fresh (or given) state directory. BTC starts at 60,000 with 10,000 USD, so a
+/// depth of 0.6 is 0.1 BTC.
+fn world(dir: Option<tempfile::TempDir>) -> World {
+    let dir = dir.unwrap_or_else(|| tempfile::tempdir().unwrap());
+    let cfg = config(dir.path());
+    let params = cfg.engine.accounts[0].sim.clone().unwrap();
+    let venue = Arc::new(Scripted {
+        inner: SimVenue::open("t", params, dir.path()).unwrap(),
+        script: Default::default(),
+        placed: Default::default(),
+        stale: Mutex::new(false),
+        fail_reads: Mutex::new(None),
+    });
+    let (_, config_rx) = watch::channel(Arc::new(cfg));
+    let (targets, targets_rx) = watch::channel(book(1, Decimal::ZERO));
+    let journal = Arc::new(Journal::open(dir.path()).unwrap());
+    let cache = Arc::new(ExecutionCache::open(dir.path()).unwrap());
+    let v = venue.clone();
+    let mut engine = Engine::new(
+        dir.path().to_path_buf(),
+        config_rx,
+        targets_rx,
+        cache.clone(),
+        journal.clone(),
+    )
+    .with_venue_factory(Box::new(move |_, _, _| Ok(v.clone() as Arc<dyn Venue>)));
+    engine.prepare();
+    World {
+        dir,
+        venue,
+        targets,
+        engine,
+        journal,
+        cache,
+    }
+}
+
+impl World {
+    async fn cycle_at(&mut self, depth: Decimal) {
+        let revision = self.targets.borrow().revision + 1;
+        let _ = self.targets.send(book(revision, depth));
+        self.engine.cycle("test").await;
+    }
+    async fn position(&self) -> Decimal {
+        self.venue
+            .inner
+            .positions()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|p| p.native == "BTCUSDT")
+            .map(|p| p.qty)
+            .unwrap_or_default()
+    }
+    fn placed(&self) -> Vec<OrderRequest> {
+        self.venue.placed.lock().unwrap().clone()
+    }
+    fn health(&self) -> AccountHealth {
+        self.cache.get("t").map(|a| a.health).unwrap_or_default()
+    }
+}
+
+#[tokio::test]
+async fn unknown_outcome_is_looked_up_not_resent() {
+    let mut w = world(None);
+    w.venue
+        .script
+        .lock()
+        .unwrap()
+        .push_back(Script::PlacedButUnknown);
+    w.cycle_at(dec!(0.6)).await;
+    assert_eq!(w.position().await, dec!(0.1));
+    assert_eq!(w.placed().len(), 1);
+    let entries = w.journal.entries("t");
+    assert_eq!(entries.len(), 1);
+    assert_eq!(
+        entries[0].status,
+        JournalStatus::Filled,
+        "resolved by the lookup"
+    );
+    w.cycle_at(dec!(0.6)).await;
+    assert_eq!(w.placed().len(), 1, "nothing more to do");
+}
+
+#[tokio::test]
+async fn a_lost_order_holds_the_symbol_until_its_grace_has_passed() {
+    let mut w = world(None);
+    w.venue
+        .script
+        .lock()
+        .unwrap()
+        .push_back(Script::LostUnknown);
+    w.cycle_at(dec!(0.6)).await;
+    assert_eq!(w.position().await, Decimal::ZERO);
+    assert_eq!(w.journal.entries("t")[0].status, JournalStatus::Unknown);
+    assert_eq!(
+        w.health(),
+        AccountHealth::Reducing,
+        "an unknown outcome is venue trouble"
+    );
+    // Within the grace the order might still land: nothing new is sent.
+    w.cycle_at(dec!(0.6)).await;
+    assert_eq!(w.placed().len(), 1);
+    // Once the grace has passed and the venue still has no such order, a new plan goes out.
+    let mut entry = w.journal.entries("t")[0].clone();
+    entry.updated_at = Utc::now() - chrono::Duration::seconds(120);
+    w.journal.record(entry.clone()).unwrap();
+    w.cycle_at(dec!(0.6)).await;
+    let placed = w.placed();
+    assert_eq!(placed.len(), 2);
+    assert_ne!(placed[0].client_order_id, placed[1].client_order_id);
+    assert_eq!(w.position().await, dec!(0.1));
+    let first = w
+        .journal
+        .entries("t")
+        .into_iter()
+        .find(|e| e.client_order_id == entry.client_order_id)
+        .unwrap();
+    assert_eq!(first.status, JournalStatus::Cancelled);
+    assert_eq!(w.health(), AccountHealth::Ok);
+}
+
+#[tokio::test]
+async fn a_restart_resolves_a_crashed_send_before_trading() {
+    let dir = {
+        let mut w = world(None);
+        w.cycle_at(dec!(0.6)).await;
+        assert_eq!(w.position().await, dec!(0.1));
+        // Simulate a crash right after the venue accepted an order: journal says "sending".
+        let mut entry = w.journal.entries("t")[0].clone();
+        entry.status = JournalStatus::Sending;
+        w.journal.record(entry).unwrap();
+        w.dir
+    };
+    let mut w = world(Some(dir));
+    w.cycle_at(dec!(0.6)).await;
+    assert!(
+        w.placed().is_empty(),
+        "the position is already at target: no order"
+    );
+    assert_eq!(
+        w.journal.entries("t")[0].status,
+        JournalStatus::Filled,
+        "resolved by client id"
+    );
+}
+
+#[tokio::test]
+async fn stale_prices_only_allow_reducing() {
+    let mut w = world(None);
+    w.cycle_at(dec!(0.6)).await;
+    *w.venue.stale.lock().unwrap() = true;
+    w.cycle_at(dec!(1)).await;
+    assert_eq!(
+        w.position().await,
+        dec!(0.1),
+        "no increase on a stale price"
+    );
+    w.cycle_at(dec!(0.3)).await;
+    assert_eq!(
+        w.position().await,
+        dec!(0.05),
+        "reductions still go through"
+    );
+    w.cycle_at(dec!(-0.6)).await;
+    assert_eq!(w.position().await, Decimal::ZERO, "a flip only closes");
+}
+
+#[tokio::test]
+async fn a_refused_close_stops_the_flip() {
+    let mut w = world(None);
+    w.cycle_at(dec!(0.6)).await;
+    w.venue
+        .script
+        .lock()
+        .unwrap()
+        .push_back(Script::Reject(RejectKind::ReduceOnly));
+    w.cycle_at(dec!(-0.6)).await;
+    assert_eq!(
+        w.placed().len(),
+        2,
+        "the opening half of the flip is not sent"
+    );
+    assert_eq!(w.position().await, dec!(0.1));
+    let status = w.cache.get("t").unwrap();
+    assert!(status.symbols["BTCUSDT"]
+        .last_error
+        .as_deref()
+        .unwrap_or("")
+        .contains("scripted rejection"));
+    w.cycle_at(dec!(-0.6)).await;
+    assert_eq!(
+        w.position().await,
+        dec!(-0.1),
+        "the next cycle completes the flip"
+    );
+}
+
+#[tokio::test]
+async fn repeated_read_failures_halt_and_back_off() {
+    let mut w = world(None);
+    *w.venue.fail_reads.lock().unwrap() = Some(VenueError::Transport("connection reset".into()));
+    for _ in 0..3 {
+        w.cycle_at(dec!(0.6)).await;
+    }
+    assert_eq!(w.health(), AccountHealth::Halted);
+    assert!(w.placed().is_empty());
+    // While backing off, cycles skip the account entirely.
+    *w.venue.fail_reads.lock().unwrap() = None;
+    w.cycle_at(dec!(0.6)).await;
+    assert!(w.placed().is_empty());
+    assert_eq!(w.health(), AccountHealth::Halted);
+}
+
+#[tokio::test]
+async fn duplicate_id_counts_as_placed() {
+    let mut w = world(None);
+    w.cycle_at(dec!(0.6)).await;
+    let cid = w.placed()[0].client_order_id.clone();
+    // The venue already knows the id: the executor treats the order as placed, not failed.
+    w.venue
+        .script
+        .lock()
+        .unwrap()
+        .push_back(Script::Reject(RejectKind::DuplicateClientId));
+    let mut entry = w.journal.entries("t")[0].clone();
+    entry.status = JournalStatus::Sending;
+    entry.updated_at = Utc::now() - chrono::Duration::seconds(120);
+    w.journal.record(entry).unwrap();
+    w.cycle_at(dec!(0.6)).await;
+    assert_eq!(
+        w.placed().len(),
+        1,
+        "resolution came from the lookup: {cid}"
+    );
+}

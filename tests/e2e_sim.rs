@@ -319,3 +319,39 @@ fn targets_command_prints_without_trading() {
     let journal_after = std::fs::read_to_string(state.path().join("journal/sim-a.json")).unwrap();
     assert_eq!(journal_before, journal_after, "targets sends no order");
 }
+
+#[test]
+fn logs_are_json_lines_with_order_context() {
+    let cfg = config_dir(&[
+        ("engine.json", SIM_ENGINE),
+        ("signal_weights.json", SIM_WEIGHTS),
+        ("signals/manual.json", r#"{"BTCUSDT": {"depth": 0.3}}"#),
+    ]);
+    let state = tempfile::tempdir().unwrap();
+    let d = Daemon::start(cfg.path(), state.path());
+    d.wait_until("open", WAIT, |s| position(s, "BTCUSDT") > Decimal::ZERO);
+    let log = d.log_text();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .collect();
+    let orders: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["message"] == "sending order")
+        .collect();
+    assert!(!orders.is_empty(), "{log}");
+    for o in orders {
+        assert_eq!(o["account"], "sim-a");
+        assert_eq!(o["venue"], "sim");
+        assert_eq!(o["symbol"], "BTCUSDT");
+        assert!(o["cycle"].as_u64().is_some(), "{o}");
+        assert_eq!(o["client_order_id"].as_str().unwrap().len(), 32);
+        let spans = o["spans"].as_array().expect("span list");
+        assert!(
+            spans
+                .iter()
+                .any(|s| s["name"] == "cycle" && s["cycle"].as_u64().is_some()),
+            "{o}"
+        );
+    }
+}

@@ -28,6 +28,7 @@ pub struct AccountWork {
     pub journal: Arc<Journal>,
     pub metrics: Arc<Metrics>,
     pub kill_switch: bool,
+    pub cycle: u64,
 }
 
 pub struct AccountRuntime {
@@ -134,6 +135,7 @@ impl AccountRuntime {
                 cache: work.cache.clone(),
                 metrics: work.metrics.clone(),
                 leverage_set: self.leverage_set.clone(),
+                cycle: work.cycle,
             };
             let semaphore = semaphore.clone();
             let span = tracing::info_span!("symbol", symbol = %target.symbol, venue = %venue_kind);

@@ -278,6 +278,7 @@ impl Engine {
                     journal: self.handles.journal.clone(),
                     metrics: self.handles.metrics.clone(),
                     kill_switch,
+                    cycle: number,
                 };
                 let runtime = runtime.clone();
                 let name = name.clone();

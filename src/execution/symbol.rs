@@ -44,6 +44,7 @@ pub struct SymbolJob {
     pub cache: Arc<ExecutionCache>,
     pub metrics: Arc<Metrics>,
     pub leverage_set: Arc<std::sync::Mutex<HashMap<String, Decimal>>>,
+    pub cycle: u64,
 }
 
 impl SymbolJob {
@@ -193,6 +194,7 @@ impl SymbolJob {
         self.set_last_order(cid, intent, if dry { "dry_run" } else { "sending" });
         if dry {
             tracing::info!(
+                cycle = self.cycle,
                 account = %self.account.name, venue = %self.account.venue, symbol = %self.symbol, native = %self.native,
                 client_order_id = %cid, side = %intent.side, qty = %intent.qty,
                 reduce_only = intent.reduce_only, purpose = %intent.purpose,
@@ -210,7 +212,8 @@ impl SymbolJob {
             reduce_only: intent.reduce_only,
         };
         tracing::info!(
-            account = %self.account.name, venue = %self.account.venue, symbol = %self.symbol, native = %self.native,
+            cycle = self.cycle,
+                account = %self.account.name, venue = %self.account.venue, symbol = %self.symbol, native = %self.native,
             client_order_id = %cid, side = %intent.side, qty = %intent.qty,
             reduce_only = intent.reduce_only, purpose = %intent.purpose, "sending order"
         );
@@ -248,7 +251,8 @@ impl SymbolJob {
                     self.metrics.orders_filled.fetch_add(1, Ordering::Relaxed);
                 }
                 tracing::info!(
-                    account = %self.account.name, venue = %self.account.venue, symbol = %self.symbol, native = %self.native,
+                    cycle = self.cycle,
+                account = %self.account.name, venue = %self.account.venue, symbol = %self.symbol, native = %self.native,
                     client_order_id = %cid, status = %ack.status, filled_qty = %ack.filled_qty,
                     avg_price = ?ack.avg_price, "order answered"
                 );
@@ -275,7 +279,8 @@ impl SymbolJob {
                 });
                 self.set_last_order(cid, intent, "rejected");
                 tracing::error!(
-                    account = %self.account.name, venue = %self.account.venue, symbol = %self.symbol, native = %self.native,
+                    cycle = self.cycle,
+                account = %self.account.name, venue = %self.account.venue, symbol = %self.symbol, native = %self.native,
                     client_order_id = %cid, error = %e, "order rejected"
                 );
                 Err(e)

@@ -65,7 +65,9 @@ impl AccountRuntime {
         }
     }
 
-    pub async fn run_cycle(&mut self, work: &AccountWork) {
+    /// Runs the account's share of a cycle; returns true when a symbol asks for another
+    /// cycle soon.
+    pub async fn run_cycle(&mut self, work: &AccountWork) -> bool {
         let name = self.config.name.clone();
         let venue_kind = self.config.venue.clone();
         let venue = match &self.venue {
@@ -76,13 +78,13 @@ impl AccountRuntime {
                     a.health = AccountHealth::Error;
                     a.last_error = Some(e.to_string());
                 });
-                return;
+                return false;
             }
         };
         let now = Instant::now();
         if let Some(wait) = self.health.backing_off(now) {
             tracing::debug!(wait_ms = wait.as_millis() as u64, "account backing off");
-            return;
+            return false;
         }
 
         let snapshot = tokio::try_join!(
@@ -94,7 +96,7 @@ impl AccountRuntime {
             Ok(s) => s,
             Err(e) => {
                 self.fail(work, &e);
-                return;
+                return false;
             }
         };
 
@@ -151,8 +153,10 @@ impl AccountRuntime {
         }
         let mut venue_trouble: Option<VenueError> = None;
         let mut auth_trouble: Option<VenueError> = None;
+        let mut again = false;
         while let Some(joined) = set.join_next().await {
             match joined {
+                Ok(SymbolOutcome::Again) => again = true,
                 Ok(SymbolOutcome::VenueTrouble(e)) => {
                     if matches!(e, VenueError::Auth(_)) {
                         auth_trouble = Some(e);
@@ -179,6 +183,7 @@ impl AccountRuntime {
         if let Err(e) = work.cache.persist(&name) {
             tracing::error!(error = %e, "cannot write the execution cache");
         }
+        again
     }
 
     fn fail(&mut self, work: &AccountWork, error: &VenueError) {

@@ -183,8 +183,14 @@ impl Engine {
             }
             while self.poke_rx.try_recv().is_ok() {}
             targets_rx.borrow_and_update();
-            self.cycle(reason).await;
-            next_reconcile = Instant::now() + interval;
+            let again = self.cycle(reason).await;
+            next_reconcile = Instant::now()
+                + if again {
+                    // Follow up soon, but not in a busy loop.
+                    interval.min(Duration::from_secs(2))
+                } else {
+                    interval
+                };
         }
     }
 
@@ -242,7 +248,8 @@ impl Engine {
     }
 
     /// One cycle: every account in parallel.
-    pub async fn cycle(&mut self, reason: &str) {
+    /// Returns true when a follow-up cycle should come soon (something is being resolved).
+    pub async fn cycle(&mut self, reason: &str) -> bool {
         let started = Instant::now();
         let number = {
             let mut info = self
@@ -262,7 +269,7 @@ impl Engine {
             .state_dir
             .join(&cfg.engine.risk.kill_switch_file)
             .exists();
-        async {
+        let again = async {
             tracing::debug!(
                 reason,
                 targets_revision = targets.revision,
@@ -285,17 +292,20 @@ impl Engine {
                 set.spawn(
                     async move {
                         let mut rt = runtime.lock().await;
-                        rt.run_cycle(&work).await;
+                        rt.run_cycle(&work).await
                     }
                     .instrument(tracing::info_span!("account", account = %name)),
                 );
             }
+            let mut again = false;
             while let Some(joined) = set.join_next().await {
-                if let Err(e) = joined {
+                match joined {
+                    Ok(a) => again |= a,
                     // A panic in one account never stops the others.
-                    tracing::error!(error = %e, "account task failed");
+                    Err(e) => tracing::error!(error = %e, "account task failed"),
                 }
             }
+            again
         }
         .instrument(span)
         .await;
@@ -305,5 +315,6 @@ impl Engine {
             .write()
             .unwrap_or_else(|p| p.into_inner());
         info.last_duration_ms = Some(started.elapsed().as_millis() as u64);
+        again
     }
 }

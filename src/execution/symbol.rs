@@ -22,10 +22,19 @@ const UNKNOWN_GRACE_SECS: i64 = 15;
 pub enum SymbolOutcome {
     Done,
     Skipped,
+    /// Something changed under this cycle's snapshot (e.g. a stale order of ours was cancelled):
+    /// plan again from a fresh snapshot soon.
+    Again,
     /// A symbol-level problem (rejection, bad instrument): logged, other symbols go on.
     SymbolError,
     /// The venue itself is in trouble; feeds the account's health.
     VenueTrouble(VenueError),
+}
+
+/// Client ids this daemon generates (see `client_id`); `flatten` uses `tf`.
+fn is_ours(client_order_id: &str) -> bool {
+    client_order_id.len() == super::client_id::CLIENT_ID_LEN
+        && (client_order_id.starts_with("te") || client_order_id.starts_with("tf"))
 }
 
 pub struct SymbolJob {
@@ -78,7 +87,10 @@ impl SymbolJob {
 
     async fn run_inner(&self) -> Result<SymbolOutcome, VenueError> {
         if !self.resolve_unknown().await? {
-            return Ok(SymbolOutcome::Skipped);
+            return Ok(SymbolOutcome::Again);
+        }
+        if self.cancel_own_leftovers().await? {
+            return Ok(SymbolOutcome::Again);
         }
         let instrument = self.venue.instrument(&self.native).await?;
         let quote = self.venue.quote(&self.native).await?;
@@ -296,6 +308,31 @@ impl SymbolJob {
                 Err(e)
             }
         }
+    }
+
+    /// Our orders are market orders: one still open at the next cycle is a remainder (a partial
+    /// fill the venue did not cancel). Cancel it, and plan from a fresh snapshot, because fills
+    /// may land between this cycle's snapshot and the cancel.
+    async fn cancel_own_leftovers(&self) -> Result<bool, VenueError> {
+        let mut cancelled = false;
+        for order in &self.open_orders {
+            let Some(cid) = order.client_order_id.as_deref() else {
+                continue;
+            };
+            if !is_ours(cid) {
+                continue;
+            }
+            match self.venue.cancel_order(&self.native, cid).await {
+                Ok(()) => {
+                    tracing::info!(native = %self.native, client_order_id = %cid, remaining = %order.remaining, "cancelled the unfilled rest of an earlier order");
+                    self.update_journal(cid, |j| j.status = JournalStatus::Cancelled);
+                }
+                Err(e) if e.reject_kind() == Some(RejectKind::OrderNotFound) => {}
+                Err(e) => return Err(e),
+            }
+            cancelled = true;
+        }
+        Ok(cancelled)
     }
 
     /// Resolves journal entries of this symbol whose outcome is unknown. Returns false when

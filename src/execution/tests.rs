@@ -378,3 +378,49 @@ async fn duplicate_id_counts_as_placed() {
         "resolution came from the lookup: {cid}"
     );
 }
+
+#[tokio::test]
+async fn a_leftover_order_of_ours_is_cancelled_before_planning() {
+    let mut w = world(None);
+    let cid = super::client_id::client_order_id("t", "BTCUSDT", 999, 0);
+    w.venue
+        .inner
+        .place_order(&OrderRequest {
+            client_order_id: cid.clone(),
+            native: "BTCUSDT".into(),
+            side: Side::Buy,
+            qty: dec!(0.05),
+            kind: OrderKind::Limit,
+            price: Some(dec!(1000)),
+            reduce_only: false,
+        })
+        .await
+        .unwrap();
+    // A manual order (not ours) stays and counts as pending.
+    w.venue
+        .inner
+        .place_order(&OrderRequest {
+            client_order_id: "manual-1".into(),
+            native: "BTCUSDT".into(),
+            side: Side::Buy,
+            qty: dec!(0.02),
+            kind: OrderKind::Limit,
+            price: Some(dec!(1000)),
+            reduce_only: false,
+        })
+        .await
+        .unwrap();
+    let again = {
+        let revision = w.targets.borrow().revision + 1;
+        let _ = w.targets.send(book(revision, dec!(0.6)));
+        w.engine.cycle("test").await
+    };
+    assert!(again, "a follow-up cycle is requested");
+    assert!(w.placed().is_empty(), "nothing planned on the old snapshot");
+    let open = w.venue.inner.open_orders().await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].client_order_id.as_deref(), Some("manual-1"));
+    w.cycle_at(dec!(0.6)).await;
+    // 0.1 target minus the manual 0.02 still pending.
+    assert_eq!(w.position().await, dec!(0.08));
+}

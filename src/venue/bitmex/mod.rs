@@ -157,9 +157,6 @@ impl BitmexVenue {
             .instrument(native)
             .await?
             .ok_or_else(|| VenueError::UnknownSymbol(native.to_string()))?;
-        if let Ok(mark) = parse::mark(&row) {
-            self.marks.set(native, mark);
-        }
         let mut map = self.instruments.lock().unwrap_or_else(|p| p.into_inner());
         map.insert(native.to_string(), (row.clone(), Instant::now()));
         Ok(row)

@@ -251,14 +251,14 @@ impl App {
 
 // ---------------------------------------------------------------- REST
 
-/// `Ok` when the request is signed with our key over exactly what arrived; otherwise the
+/// `None` when the request is signed with our key over exactly what arrived; otherwise the
 /// answer BitMEX gives.
-fn check_signature(
+fn signature_problem(
     method: &Method,
     path_and_query: &str,
     headers: &HeaderMap,
     body: &str,
-) -> Result<(), Response<Body>> {
+) -> Option<Response<Body>> {
     let get = |name: &str| {
         headers
             .get(name)
@@ -266,11 +266,11 @@ fn check_signature(
             .unwrap_or("")
     };
     if get("api-key") != KEY {
-        return Err(error(401, "Invalid API Key.", "HTTPError"));
+        return Some(error(401, "Invalid API Key.", "HTTPError"));
     }
     let expires: u64 = get("api-expires").parse().unwrap_or(0);
     if expires <= unix_now() {
-        return Err(error(
+        return Some(error(
             400,
             &format!(
                 "This request has expired - `expires` is in the past. Current time: {}",
@@ -281,9 +281,9 @@ fn check_signature(
     }
     let expected = hmac_hex(&format!("{method}{path_and_query}{expires}{body}"));
     if get("api-signature") != expected {
-        return Err(error(401, "Signature not valid.", "HTTPError"));
+        return Some(error(401, "Signature not valid.", "HTTPError"));
     }
-    Ok(())
+    None
 }
 
 async fn handle(
@@ -297,10 +297,10 @@ async fn handle(
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| uri.path().to_string());
-    let signature = check_signature(&method, &path_and_query, &headers, &body);
+    let problem = signature_problem(&method, &path_and_query, &headers, &body);
     app.exchange
-        .record(method.as_str(), &path_and_query, &body, signature.is_ok());
-    if let Err(answer) = signature {
+        .record(method.as_str(), &path_and_query, &body, problem.is_none());
+    if let Some(answer) = problem {
         return answer;
     }
     let path = uri.path();

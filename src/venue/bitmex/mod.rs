@@ -313,11 +313,15 @@ impl Venue for BitmexVenue {
                 self.ws_path.clone(),
                 self.marks.clone(),
             );
-            let config = StreamConfig::new(
+            let mut config = StreamConfig::new(
                 format!("{}/bitmex", self.account),
                 self.ws_url.clone(),
                 HEARTBEAT,
             );
+            // BitMEX allows 60 new connections per hour per IP: a stream that keeps failing
+            // (bad key, outage) must settle at a few reconnects per hour.
+            config.backoff_min = Duration::from_secs(1);
+            config.backoff_max = Duration::from_secs(300);
             *stream = Some(spawn_stream(config, handler, self.events.clone()));
         }
         Some(receiver)

@@ -200,9 +200,17 @@ impl Venue for BitmexVenue {
     }
 
     async fn quote(&self, native: &str) -> Result<Quote, VenueError> {
-        let row = self.row(native).await?;
+        let (row, fetched) = match self.cached_row(native) {
+            Some(row) => (row, false),
+            None => (self.fetch_row(native).await?, true),
+        };
         let rate = parse::usd_rate(&row)?;
-        let mark = self.mark_of(native).await?;
+        let mark = match self.marks.fresh(native, MARK_FRESH) {
+            Some(mark) => mark,
+            // A row read just now carries a fresh mark: no second request.
+            None if fetched => parse::mark(&row)?,
+            None => self.mark_of(native).await?,
+        };
         Ok(Quote {
             native: native.to_string(),
             mark,

@@ -2,6 +2,7 @@
 //! Venue dialects (symbol spellings, contract units, error codes inside 200 bodies, position
 //! modes) are normalised inside each venue's folder; nothing venue-specific leaks out.
 
+pub mod bitmex;
 mod error;
 pub mod http;
 pub mod sim;
@@ -157,6 +158,7 @@ pub fn build(
 ) -> Result<Arc<dyn Venue>, VenueError> {
     let _ = credential;
     match account.venue.as_str() {
+        "bitmex" => Ok(Arc::new(bitmex::BitmexVenue::new(account, credential)?)),
         "sim" => Ok(Arc::new(sim::SimVenue::open(
             &account.name,
             account.sim.clone().unwrap_or_default(),

@@ -1,0 +1,353 @@
+//! `bitmex`: BitMEX derivatives (REST v1 + realtime WebSocket) for one account.
+//!
+//! Quantities are contracts: linear (XBTUSDT, contracts of 1/underlyingToPositionMultiplier
+//! XBT), inverse (XBTUSD, 1 contract = 1 USD) and quanto (ETHUSD, multiplier XBt per contract
+//! per USD of price). `parse.rs` turns them into [`Instrument`]s whose `usd_per_unit` is the
+//! USD value of one contract. Our client order id is BitMEX's `clOrdID`. See
+//! docs/venues/bitmex.md.
+
+mod auth;
+mod model;
+mod parse;
+mod rest;
+mod stream;
+
+use auth::BitmexSigner;
+
+use crate::config::{AccountConfig, Credential, Secret};
+use crate::domain::{
+    AccountValue, Candle, Instrument, OpenOrder, OrderAck, OrderKind, OrderRequest, Position,
+    Quote, Symbol,
+};
+use crate::venue::http::RestConfig;
+use crate::venue::ws::{spawn_stream, StreamConfig, StreamTask};
+use crate::venue::{CandleInterval, MarginMode, Venue, VenueError, VenueEvent};
+use async_trait::async_trait;
+use chrono::Utc;
+use model::WireInstrument;
+use parse::UsdRate;
+use rest::Rest;
+use rust_decimal::Decimal;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use stream::{BitmexStream, Marks, MARK_FRESH};
+use tokio::sync::broadcast;
+use url::Url;
+
+pub const LIVE_REST: &str = "https://www.bitmex.com";
+pub const TESTNET_REST: &str = "https://testnet.bitmex.com";
+pub const LIVE_WS: &str = "wss://ws.bitmex.com/realtime";
+pub const TESTNET_WS: &str = "wss://ws.testnet.bitmex.com/realtime";
+/// Instrument metadata (lot, tick, multipliers) is re-read this often.
+const INSTRUMENT_TTL: Duration = Duration::from_secs(3600);
+/// The stream pings after this much quiet and reconnects after three times as long.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+
+pub struct BitmexVenue {
+    account: String,
+    rest: Rest,
+    ws_url: String,
+    /// The URL path the stream's signature covers.
+    ws_path: String,
+    key: Secret,
+    secret: Secret,
+    instruments: Mutex<HashMap<String, (WireInstrument, Instant)>>,
+    marks: Marks,
+    events: broadcast::Sender<VenueEvent>,
+    stream: Mutex<Option<StreamTask>>,
+}
+
+/// The REST base (scheme, host, port) from `rest_url`; a trailing `/api/v1` is accepted and
+/// dropped because every path is signed with it.
+fn rest_base(account: &AccountConfig) -> Result<Url, VenueError> {
+    let default = if account.testnet {
+        TESTNET_REST
+    } else {
+        LIVE_REST
+    };
+    let raw = account.rest_url.as_deref().unwrap_or(default);
+    let trimmed = raw.trim_end_matches('/');
+    let trimmed = trimmed.strip_suffix(rest::API_PREFIX).unwrap_or(trimmed);
+    let url = Url::parse(trimmed).map_err(|e| {
+        VenueError::Local(format!(
+            "account {}: bad rest_url {raw:?}: {e}",
+            account.name
+        ))
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(VenueError::Local(format!(
+            "account {}: rest_url {raw:?} must be http(s)",
+            account.name
+        )));
+    }
+    Ok(url)
+}
+
+/// The stream URL and the path its signature covers (`/realtime`).
+fn ws_endpoint(account: &AccountConfig) -> Result<(String, String), VenueError> {
+    let default = if account.testnet { TESTNET_WS } else { LIVE_WS };
+    let raw = account.ws_url.as_deref().unwrap_or(default);
+    let url = Url::parse(raw).map_err(|e| {
+        VenueError::Local(format!("account {}: bad ws_url {raw:?}: {e}", account.name))
+    })?;
+    if !matches!(url.scheme(), "ws" | "wss") {
+        return Err(VenueError::Local(format!(
+            "account {}: ws_url {raw:?} must be ws(s)",
+            account.name
+        )));
+    }
+    let path = match url.path() {
+        "" | "/" => "/realtime".to_string(),
+        p => p.to_string(),
+    };
+    Ok((raw.to_string(), path))
+}
+
+impl BitmexVenue {
+    pub fn new(
+        account: &AccountConfig,
+        credential: Option<&Credential>,
+    ) -> Result<BitmexVenue, VenueError> {
+        let present = |s: Option<&Secret>| s.filter(|s| !s.is_empty()).cloned();
+        let (Some(key), Some(secret)) = (
+            present(credential.and_then(|c| c.api_key.as_ref())),
+            present(credential.and_then(|c| c.api_secret.as_ref())),
+        ) else {
+            return Err(VenueError::Auth(format!(
+                "account {}: bitmex needs api_key and api_secret (credentials entry {:?})",
+                account.name,
+                account.credentials.as_deref().unwrap_or("<none>")
+            )));
+        };
+        let config = RestConfig {
+            venue: "bitmex",
+            base: rest_base(account)?,
+            timeout: Duration::from_millis(account.timeout_ms.max(100)),
+            policy: rest::policy(),
+            read_retries: 2,
+        };
+        let (ws_url, ws_path) = ws_endpoint(account)?;
+        let (events, _) = broadcast::channel(256);
+        Ok(BitmexVenue {
+            account: account.name.clone(),
+            rest: Rest::new(config, BitmexSigner::new(key.clone(), secret.clone()))?,
+            ws_url,
+            ws_path,
+            key,
+            secret,
+            instruments: Mutex::new(HashMap::new()),
+            marks: Marks::default(),
+            events,
+            stream: Mutex::new(None),
+        })
+    }
+
+    fn cached_row(&self, native: &str) -> Option<WireInstrument> {
+        let map = self.instruments.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(native)
+            .filter(|(_, at)| at.elapsed() < INSTRUMENT_TTL)
+            .map(|(row, _)| row.clone())
+    }
+
+    /// The instrument row, read fresh from REST (and cached).
+    async fn fetch_row(&self, native: &str) -> Result<WireInstrument, VenueError> {
+        let row = self
+            .rest
+            .instrument(native)
+            .await?
+            .ok_or_else(|| VenueError::UnknownSymbol(native.to_string()))?;
+        let mut map = self.instruments.lock().unwrap_or_else(|p| p.into_inner());
+        map.insert(native.to_string(), (row.clone(), Instant::now()));
+        Ok(row)
+    }
+
+    async fn row(&self, native: &str) -> Result<WireInstrument, VenueError> {
+        match self.cached_row(native) {
+            Some(row) => Ok(row),
+            None => self.fetch_row(native).await,
+        }
+    }
+
+    /// A mark from the stream while fresh, else from REST.
+    async fn mark_of(&self, native: &str) -> Result<Decimal, VenueError> {
+        match self.marks.fresh(native, MARK_FRESH) {
+            Some(mark) => Ok(mark),
+            None => parse::mark(&self.fetch_row(native).await?),
+        }
+    }
+
+    async fn usd(&self, rate: UsdRate) -> Result<Decimal, VenueError> {
+        match rate {
+            UsdRate::One => Ok(Decimal::ONE),
+            UsdRate::Xbt => self.mark_of(parse::XBT_USD).await,
+        }
+    }
+}
+
+#[async_trait]
+impl Venue for BitmexVenue {
+    fn kind(&self) -> &'static str {
+        "bitmex"
+    }
+
+    fn native_symbol(&self, symbol: &Symbol) -> String {
+        parse::native_symbol(symbol)
+    }
+
+    async fn instrument(&self, native: &str) -> Result<Instrument, VenueError> {
+        parse::instrument(&self.row(native).await?)
+    }
+
+    async fn quote(&self, native: &str) -> Result<Quote, VenueError> {
+        let (row, fetched) = match self.cached_row(native) {
+            Some(row) => (row, false),
+            None => (self.fetch_row(native).await?, true),
+        };
+        let rate = parse::usd_rate(&row)?;
+        let mark = match self.marks.fresh(native, MARK_FRESH) {
+            Some(mark) => mark,
+            // A row read just now carries a fresh mark: no second request.
+            None if fetched => parse::mark(&row)?,
+            None => self.mark_of(native).await?,
+        };
+        Ok(Quote {
+            native: native.to_string(),
+            mark,
+            quote_to_usd: self.usd(rate).await?,
+            at: Utc::now(),
+        })
+    }
+
+    async fn account_value(&self) -> Result<AccountValue, VenueError> {
+        let rows = self.rest.margins().await?;
+        let xbt_usd = if parse::needs_xbt_price(&rows) {
+            Some(self.usd(UsdRate::Xbt).await?)
+        } else {
+            None
+        };
+        parse::account_value(&rows, xbt_usd, Utc::now())
+    }
+
+    async fn positions(&self) -> Result<Vec<Position>, VenueError> {
+        let rows = self.rest.positions().await?;
+        Ok(rows.iter().filter_map(parse::position).collect())
+    }
+
+    async fn open_orders(&self) -> Result<Vec<OpenOrder>, VenueError> {
+        let rows = self.rest.open_orders().await?;
+        rows.iter().map(parse::open_order).collect()
+    }
+
+    async fn place_order(&self, request: &OrderRequest) -> Result<OrderAck, VenueError> {
+        if request.kind == OrderKind::Limit && request.price.is_none() {
+            return Err(VenueError::Local(format!(
+                "limit order {} has no price",
+                request.client_order_id
+            )));
+        }
+        parse::placed(&self.rest.place(request).await?)
+    }
+
+    async fn order_by_client_id(
+        &self,
+        native: &str,
+        client_order_id: &str,
+    ) -> Result<Option<OrderAck>, VenueError> {
+        let rows = self
+            .rest
+            .orders_by_client_id(native, client_order_id)
+            .await?;
+        rows.iter()
+            .find(|r| r.cl_ord_id.as_deref() == Some(client_order_id))
+            .map(parse::order_ack)
+            .transpose()
+    }
+
+    async fn cancel_order(&self, _native: &str, client_order_id: &str) -> Result<(), VenueError> {
+        // clOrdID is unique per account, so the symbol is not needed.
+        parse::cancelled(&self.rest.cancel(client_order_id).await?, client_order_id)
+    }
+
+    async fn amend_order(
+        &self,
+        _native: &str,
+        client_order_id: &str,
+        qty: Option<Decimal>,
+        price: Option<Decimal>,
+    ) -> Result<OrderAck, VenueError> {
+        if qty.is_none() && price.is_none() {
+            return Err(VenueError::Local(format!(
+                "amend of {client_order_id} changes nothing"
+            )));
+        }
+        parse::order_ack(&self.rest.amend(client_order_id, qty, price).await?)
+    }
+
+    /// On BitMEX a leverage of 0.01–100 also switches the position to isolated margin (0 is
+    /// cross); the venue answers with the position whether or not the value changed.
+    async fn set_leverage(&self, native: &str, leverage: Decimal) -> Result<(), VenueError> {
+        not_modified_is_ok(self.rest.leverage(native, leverage).await.map(|_| ()))
+    }
+
+    async fn set_margin_mode(&self, native: &str, mode: MarginMode) -> Result<(), VenueError> {
+        let isolated = mode == MarginMode::Isolated;
+        not_modified_is_ok(self.rest.isolate(native, isolated).await.map(|_| ()))
+    }
+
+    async fn candles(
+        &self,
+        native: &str,
+        interval: CandleInterval,
+        limit: u32,
+    ) -> Result<Vec<Candle>, VenueError> {
+        let rows = self.rest.trade_bins(native, interval, limit).await?;
+        let mut candles: Vec<Candle> = rows
+            .iter()
+            .filter_map(|r| parse::candle(r, interval))
+            .collect();
+        candles.sort_by_key(|c| c.open_time);
+        Ok(candles)
+    }
+
+    /// Starts the private stream on first use (it needs a running runtime).
+    fn subscribe(&self) -> Option<broadcast::Receiver<VenueEvent>> {
+        let mut stream = self.stream.lock().unwrap_or_else(|p| p.into_inner());
+        let receiver = self.events.subscribe();
+        if stream.is_none() {
+            tokio::runtime::Handle::try_current().ok()?;
+            let handler = BitmexStream::new(
+                BitmexSigner::new(self.key.clone(), self.secret.clone()),
+                self.ws_path.clone(),
+                self.marks.clone(),
+            );
+            let mut config = StreamConfig::new(
+                format!("{}/bitmex", self.account),
+                self.ws_url.clone(),
+                HEARTBEAT,
+            );
+            // BitMEX allows 60 new connections per hour per IP: a stream that keeps failing
+            // (bad key, outage) must settle at a few reconnects per hour.
+            config.backoff_min = Duration::from_secs(1);
+            config.backoff_max = Duration::from_secs(300);
+            *stream = Some(spawn_stream(config, handler, self.events.clone()));
+        }
+        Some(receiver)
+    }
+}
+
+/// BitMEX answers an unchanged setting with the position; should it ever refuse one as
+/// "unchanged", that is still success.
+fn not_modified_is_ok(result: Result<(), VenueError>) -> Result<(), VenueError> {
+    match result {
+        Err(VenueError::Rejected { message, .. })
+            if message.to_ascii_lowercase().contains("unchanged") =>
+        {
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -2,6 +2,7 @@
 //! Venue dialects (symbol spellings, contract units, error codes inside 200 bodies, position
 //! modes) are normalised inside each venue's folder; nothing venue-specific leaks out.
 
+pub mod bybit;
 mod error;
 pub mod http;
 pub mod sim;
@@ -136,8 +137,10 @@ pub fn build(
     credential: Option<&Credential>,
     state_dir: &Path,
 ) -> Result<Arc<dyn Venue>, VenueError> {
-    let _ = credential;
     match account.venue.as_str() {
+        "bybit" => Ok(Arc::new(bybit::BybitVenue::from_account(
+            account, credential,
+        )?)),
         "sim" => Ok(Arc::new(sim::SimVenue::open(
             &account.name,
             account.sim.clone().unwrap_or_default(),

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod exchange;
+pub mod venues;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};

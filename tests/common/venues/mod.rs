@@ -1,0 +1,3 @@
+//! Loopback servers speaking each venue's wire format on top of `MockExchange`.
+
+pub mod bybit;

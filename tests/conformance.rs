@@ -569,7 +569,6 @@ pub struct BybitHarness {
 
 impl BybitHarness {
     fn with_mode(hedge: bool) -> Self {
-        use common::venues::bybit::{BybitServer, KEY, SECRET};
         let exchange = MockExchange::new(
             dec!(10000),
             &[
@@ -578,24 +577,10 @@ impl BybitHarness {
                 ("BTCUSD", dec!(60000)),
             ],
         );
-        let server = BybitServer::start(exchange);
+        let server = common::venues::bybit::BybitServer::start(exchange);
         server.set_hedge(hedge);
-        let account: trade_engine::config::AccountConfig =
-            serde_json::from_value(serde_json::json!({
-                "name": "conformance", "venue": "bybit", "credentials": "bybit",
-                "rest_url": server.rest_url, "ws_url": server.ws_url,
-                // Below the loopback's 3 s stall, so that a stalled order times out.
-                "timeout_ms": 1000,
-            }))
-            .expect("account");
-        let credential = trade_engine::config::Credential {
-            api_key: Some(trade_engine::config::Secret::new(KEY)),
-            api_secret: Some(trade_engine::config::Secret::new(SECRET)),
-            ..Default::default()
-        };
-        let dir = tempfile::tempdir().expect("tempdir");
-        let venue =
-            trade_engine::venue::build(&account, Some(&credential), dir.path()).expect("bybit");
+        // Below the loopback's 3 s stall, so that a stalled order times out.
+        let (venue, dir) = server.venue(1000);
         BybitHarness {
             server,
             venue,

@@ -56,6 +56,9 @@ pub struct Extra {
     pub margin_mode: String,
     /// `positionIdx` each order was placed with.
     pub position_idx: HashMap<String, i64>,
+    /// Like Bybit after a restart: `order/realtime` no longer lists closed orders, only
+    /// `order/history` does.
+    pub realtime_forgets_closed: bool,
 }
 
 #[derive(Clone)]
@@ -101,6 +104,45 @@ impl BybitServer {
 
     pub fn set_hedge(&self, hedge: bool) {
         self.extra.lock().unwrap().hedge = hedge;
+    }
+
+    /// An account of `engine.json` pointed at this server.
+    pub fn account(&self, name: &str, timeout_ms: u64) -> trade_engine::config::AccountConfig {
+        serde_json::from_value(json!({
+            "name": name, "venue": "bybit", "credentials": "bybit",
+            "rest_url": self.rest_url, "ws_url": self.ws_url, "timeout_ms": timeout_ms,
+        }))
+        .expect("account")
+    }
+
+    /// The venue as the daemon builds it (`venue::build`), with this server's key and
+    /// `secret`; the directory is the state dir it was given.
+    pub fn venue_with_secret(
+        &self,
+        timeout_ms: u64,
+        secret: &str,
+    ) -> (Arc<dyn trade_engine::venue::Venue>, tempfile::TempDir) {
+        use trade_engine::config::{Credential, Secret};
+        let credential = Credential {
+            api_key: Some(Secret::new(KEY)),
+            api_secret: Some(Secret::new(secret)),
+            ..Default::default()
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let venue = trade_engine::venue::build(
+            &self.account("loopback", timeout_ms),
+            Some(&credential),
+            dir.path(),
+        )
+        .expect("bybit venue");
+        (venue, dir)
+    }
+
+    pub fn venue(
+        &self,
+        timeout_ms: u64,
+    ) -> (Arc<dyn trade_engine::venue::Venue>, tempfile::TempDir) {
+        self.venue_with_secret(timeout_ms, SECRET)
     }
 }
 
@@ -439,7 +481,10 @@ fn order_list(s: &Shared, path: &str, q: &HashMap<String, String>) -> Response {
             "Missing some parameters that must be filled in, symbol or settleCoin",
         );
     }
-    let idx = s.extra.lock().unwrap().position_idx.clone();
+    let (idx, forgets) = {
+        let extra = s.extra.lock().unwrap();
+        (extra.position_idx.clone(), extra.realtime_forgets_closed)
+    };
     let orders: Vec<MockOrder> = s.ex.lock().orders.values().cloned().collect();
     let rows: Vec<Value> = orders
         .iter()
@@ -447,6 +492,9 @@ fn order_list(s: &Shared, path: &str, q: &HashMap<String, String>) -> Response {
         .filter(|o| symbol.is_none_or(|x| x == o.native))
         .filter(|o| settle.is_none_or(|c| c == settle_of(&o.native)))
         .filter(|o| match link {
+            Some(l) if forgets && path == "/v5/order/realtime" => {
+                o.client_id == l && matches!(o.state, OrderState::New | OrderState::PartiallyFilled)
+            }
             // By id, realtime and history both find closed orders too.
             Some(l) => o.client_id == l,
             None if path == "/v5/order/realtime" => {

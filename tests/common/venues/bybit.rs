@@ -27,25 +27,65 @@ use tokio_tungstenite::tungstenite::Message;
 pub const KEY: &str = "loopback-bybit-key";
 pub const SECRET: &str = "loopback-bybit-secret";
 
-/// (symbol, category, settle coin, tick, qty step, min qty, max market qty, min notional)
-const INSTRUMENTS: [(&str, &str, &str, &str, &str, &str, &str, &str); 4] = [
-    (
-        "BTCUSDT", "linear", "USDT", "0.10", "0.001", "0.001", "119.000", "5",
+/// One instrument of the loopback venue, spelled as instruments-info spells it.
+struct Inst {
+    symbol: &'static str,
+    category: &'static str,
+    settle: &'static str,
+    tick: &'static str,
+    step: &'static str,
+    min_qty: &'static str,
+    max_mkt_qty: &'static str,
+    min_notional: &'static str,
+}
+
+const fn inst(
+    symbol: &'static str,
+    category: &'static str,
+    settle: &'static str,
+    [tick, step, min_qty, max_mkt_qty, min_notional]: [&'static str; 5],
+) -> Inst {
+    Inst {
+        symbol,
+        category,
+        settle,
+        tick,
+        step,
+        min_qty,
+        max_mkt_qty,
+        min_notional,
+    }
+}
+
+const INSTRUMENTS: [Inst; 4] = [
+    inst(
+        "BTCUSDT",
+        "linear",
+        "USDT",
+        ["0.10", "0.001", "0.001", "119.000", "5"],
     ),
-    (
-        "ETHUSDT", "linear", "USDT", "0.01", "0.01", "0.01", "1000.00", "5",
+    inst(
+        "ETHUSDT",
+        "linear",
+        "USDT",
+        ["0.01", "0.01", "0.01", "1000.00", "5"],
     ),
-    (
-        "SOLUSDT", "linear", "USDT", "0.001", "0.1", "0.1", "10000.0", "5",
+    inst(
+        "SOLUSDT",
+        "linear",
+        "USDT",
+        ["0.001", "0.1", "0.1", "10000.0", "5"],
     ),
-    ("BTCUSD", "inverse", "BTC", "0.50", "1", "1", "200000", ""),
+    inst("BTCUSD", "inverse", "BTC", ["0.50", "1", "1", "200000", ""]),
 ];
 
-fn instrument(symbol: &str) -> Option<(&'static str, &'static str, &'static str, Decimal)> {
-    INSTRUMENTS
-        .iter()
-        .find(|i| i.0 == symbol)
-        .map(|i| (i.0, i.1, i.2, i.4.parse().unwrap_or(Decimal::ONE)))
+fn instrument(symbol: &str) -> Option<&'static Inst> {
+    INSTRUMENTS.iter().find(|i| i.symbol == symbol)
+}
+
+/// The quantity step of `symbol`.
+fn step_of(symbol: &str) -> Option<Decimal> {
+    instrument(symbol).and_then(|i| i.step.parse().ok())
 }
 
 /// Bybit-only state the venue-agnostic core does not have.
@@ -288,16 +328,16 @@ fn p<'a>(q: &'a HashMap<String, String>, k: &str) -> Option<&'a str> {
 }
 
 fn category_of(symbol: &str) -> &'static str {
-    instrument(symbol).map(|i| i.1).unwrap_or("linear")
+    instrument(symbol).map(|i| i.category).unwrap_or("linear")
 }
 
 fn settle_of(symbol: &str) -> &'static str {
-    instrument(symbol).map(|i| i.2).unwrap_or("USDT")
+    instrument(symbol).map(|i| i.settle).unwrap_or("USDT")
 }
 
 /// `q` with the decimals of `symbol`'s quantity step, as Bybit writes quantities.
 fn fmt_qty(symbol: &str, q: Decimal) -> String {
-    let step = instrument(symbol).map(|i| i.3).unwrap_or(Decimal::ONE);
+    let step = step_of(symbol).unwrap_or(Decimal::ONE);
     let mut v = q;
     v.rescale(step.normalize().scale());
     v.to_string()
@@ -330,16 +370,16 @@ fn get(s: &Shared, path: &str, q: &HashMap<String, String>) -> Response {
             let marks = s.ex.lock().marks.clone();
             let list: Vec<Value> = INSTRUMENTS
                 .iter()
-                .filter(|i| i.1 == category && Some(i.0) == p(q, "symbol"))
-                .filter(|i| marks.contains_key(i.0))
+                .filter(|i| i.category == category && Some(i.symbol) == p(q, "symbol"))
+                .filter(|i| marks.contains_key(i.symbol))
                 .map(|i| {
                     json!({
-                        "symbol": i.0, "contractType": if i.1 == "linear" { "LinearPerpetual" } else { "InversePerpetual" },
-                        "status": "Trading", "settleCoin": i.2, "priceScale": "2",
+                        "symbol": i.symbol, "contractType": if i.category == "linear" { "LinearPerpetual" } else { "InversePerpetual" },
+                        "status": "Trading", "settleCoin": i.settle, "priceScale": "2",
                         "leverageFilter": {"minLeverage": "1", "maxLeverage": "100.00", "leverageStep": "0.01"},
-                        "priceFilter": {"minPrice": "0.10", "maxPrice": "1999999.80", "tickSize": i.3},
-                        "lotSizeFilter": {"maxOrderQty": i.6, "minOrderQty": i.5, "qtyStep": i.4,
-                            "postOnlyMaxOrderQty": i.6, "maxMktOrderQty": i.6, "minNotionalValue": i.7},
+                        "priceFilter": {"minPrice": "0.10", "maxPrice": "1999999.80", "tickSize": i.tick},
+                        "lotSizeFilter": {"maxOrderQty": i.max_mkt_qty, "minOrderQty": i.min_qty, "qtyStep": i.step,
+                            "postOnlyMaxOrderQty": i.max_mkt_qty, "maxMktOrderQty": i.max_mkt_qty, "minNotionalValue": i.min_notional},
                     })
                 })
                 .collect();
@@ -516,7 +556,7 @@ fn field<'a>(b: &'a Value, k: &str) -> Option<&'a str> {
 /// step has.
 fn wire_qty(symbol: &str, s: Option<&str>) -> Option<Decimal> {
     let s = s?;
-    let step = instrument(symbol)?.3;
+    let step = step_of(symbol)?;
     let q: Decimal = s.parse().ok()?;
     let decimals = s.split_once('.').map(|(_, d)| d.len()).unwrap_or(0) as u32;
     (decimals <= step.normalize().scale() && (q % step).is_zero()).then_some(q)

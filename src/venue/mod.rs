@@ -3,6 +3,7 @@
 //! modes) are normalised inside each venue's folder; nothing venue-specific leaks out.
 
 pub mod bitmex;
+pub mod bybit;
 mod error;
 pub mod http;
 pub mod sim;
@@ -156,9 +157,11 @@ pub fn build(
     credential: Option<&Credential>,
     state_dir: &Path,
 ) -> Result<Arc<dyn Venue>, VenueError> {
-    let _ = credential;
     match account.venue.as_str() {
         "bitmex" => Ok(Arc::new(bitmex::BitmexVenue::new(account, credential)?)),
+        "bybit" => Ok(Arc::new(bybit::BybitVenue::from_account(
+            account, credential,
+        )?)),
         "sim" => Ok(Arc::new(sim::SimVenue::open(
             &account.name,
             account.sim.clone().unwrap_or_default(),

@@ -57,6 +57,13 @@ pub trait StreamHandler: Send + 'static {
 
     /// Turns one text frame into domain events.
     fn on_text(&mut self, text: &str) -> Result<Vec<VenueEvent>, StreamError>;
+
+    /// True when the handler reports [`VenueEvent::Connected`] itself (e.g. once the venue
+    /// acknowledged authentication and subscriptions) instead of the stream reporting it as
+    /// soon as the connect frames are sent.
+    fn reports_connected(&self) -> bool {
+        false
+    }
 }
 
 /// The running stream; aborted when dropped.
@@ -119,7 +126,9 @@ async fn connect_once(
             .map_err(|e| format!("send failed: {e}"))?;
     }
     tracing::info!(stream = %config.label, "stream connected");
-    let _ = events.send(VenueEvent::Connected);
+    if !handler.reports_connected() {
+        let _ = events.send(VenueEvent::Connected);
+    }
     let mut last_frame = Instant::now();
     let mut heartbeat = tokio::time::interval(config.heartbeat);
     heartbeat.tick().await;

@@ -1,3 +1,4 @@
-//! Loopback test servers speaking each venue's wire format on top of `MockExchange`.
+//! Loopback servers speaking each venue's wire format on top of `MockExchange`.
 
 pub mod bitmex;
+pub mod bybit;

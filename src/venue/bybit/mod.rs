@@ -1,0 +1,557 @@
+//! `bybit`: Bybit v5, unified trading account, USDT/USDC linear perpetuals and inverse
+//! contracts. This file is the `Venue` impl and its small caches (instruments, position mode);
+//! signing is in `auth.rs`, endpoints in `rest.rs`, wire types in `model.rs`, wire → domain
+//! in `parse.rs` and the private stream in `stream.rs`. See docs/venues/bybit.md.
+
+mod auth;
+mod model;
+mod parse;
+mod rest;
+mod stream;
+
+use crate::config::{AccountConfig, Credential, Secret};
+use crate::domain::{
+    AccountValue, Candle, Instrument, OpenOrder, OrderAck, OrderKind, OrderRequest, OrderStatus,
+    Position, Quote, Side, Symbol,
+};
+use crate::venue::http::RestConfig;
+use crate::venue::ws::{spawn_stream, StreamConfig, StreamTask};
+use crate::venue::{CandleInterval, MarginMode, RejectKind, Venue, VenueError, VenueEvent};
+use async_trait::async_trait;
+use auth::BybitSigner;
+use model::{
+    AmendOrder, CancelOrder, Category, CreateOrder, MarginModeResult, SetLeverage, SetMarginMode,
+};
+use rest::{wire_leverage, wire_number, Rest};
+use rust_decimal::Decimal;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::broadcast;
+use url::Url;
+
+/// Instruments change rarely (a tick or step change is announced days ahead).
+const INSTRUMENT_TTL: Duration = Duration::from_secs(3600);
+
+/// Linear settle coins and the inverse category: every place a position or order can live.
+const GROUPS: [(Category, Option<&str>); 3] = [
+    (Category::Linear, Some("USDT")),
+    (Category::Linear, Some("USDC")),
+    (Category::Inverse, None),
+];
+
+/// Everything needed to talk to Bybit for one account.
+#[derive(Clone, Debug)]
+pub struct BybitConfig {
+    pub account: String,
+    pub rest_url: Url,
+    pub ws_url: String,
+    pub timeout: Duration,
+    pub api_key: Secret,
+    pub api_secret: Secret,
+}
+
+impl BybitConfig {
+    /// From an account of `engine.json` and its credentials entry: `rest_url`/`ws_url`
+    /// override the hosts, `testnet` selects the testnet hosts, `timeout_ms` is the deadline.
+    pub fn from_account(
+        account: &AccountConfig,
+        credential: Option<&Credential>,
+    ) -> Result<BybitConfig, VenueError> {
+        let missing = |what: &str| {
+            VenueError::Auth(format!(
+                "bybit account \"{}\": no {what} in credentials entry {:?}",
+                account.name,
+                account
+                    .credentials
+                    .as_deref()
+                    .unwrap_or("(none configured)")
+            ))
+        };
+        let credential = credential.ok_or_else(|| missing("credentials"))?;
+        let api_key = credential
+            .api_key
+            .clone()
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| missing("api_key"))?;
+        let api_secret = credential
+            .api_secret
+            .clone()
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| missing("api_secret"))?;
+        let (rest_default, ws_default) = if account.testnet {
+            (rest::TESTNET_REST, stream::TESTNET_PRIVATE)
+        } else {
+            (rest::MAINNET_REST, stream::MAINNET_PRIVATE)
+        };
+        let rest_text = account.rest_url.as_deref().unwrap_or(rest_default);
+        let rest_url = Url::parse(rest_text).map_err(|e| {
+            VenueError::Local(format!(
+                "bybit account \"{}\": bad rest_url {rest_text:?}: {e}",
+                account.name
+            ))
+        })?;
+        Ok(BybitConfig {
+            account: account.name.clone(),
+            rest_url,
+            ws_url: account.ws_url.clone().unwrap_or_else(|| ws_default.into()),
+            timeout: Duration::from_millis(account.timeout_ms.max(1)),
+            api_key,
+            api_secret,
+        })
+    }
+}
+
+pub struct BybitVenue {
+    account: String,
+    rest: Rest,
+    signer: Arc<BybitSigner>,
+    ws_url: String,
+    instruments: Mutex<HashMap<String, (Instrument, Instant)>>,
+    /// Position mode per symbol, learnt from position lists: true = hedge (two legs).
+    hedge: Mutex<HashMap<String, bool>>,
+    events: broadcast::Sender<VenueEvent>,
+    /// Started by the first `subscribe`, so one-shot commands never open a socket.
+    stream: Mutex<Option<StreamTask>>,
+}
+
+impl BybitVenue {
+    pub fn new(config: BybitConfig) -> Result<BybitVenue, VenueError> {
+        let signer = Arc::new(BybitSigner::new(config.api_key, config.api_secret));
+        let rest = Rest::new(
+            RestConfig {
+                venue: "bybit",
+                base: config.rest_url,
+                timeout: config.timeout,
+                policy: rest::limit_policy(),
+                read_retries: 2,
+            },
+            signer.clone(),
+            config.account.clone(),
+        )?;
+        Ok(BybitVenue {
+            account: config.account,
+            rest,
+            signer,
+            ws_url: config.ws_url,
+            instruments: Mutex::new(HashMap::new()),
+            hedge: Mutex::new(HashMap::new()),
+            events: broadcast::channel(1024).0,
+            stream: Mutex::new(None),
+        })
+    }
+
+    pub fn from_account(
+        account: &AccountConfig,
+        credential: Option<&Credential>,
+    ) -> Result<BybitVenue, VenueError> {
+        BybitVenue::new(BybitConfig::from_account(account, credential)?)
+    }
+
+    fn remember_modes(&self, rows: &[model::PositionRow]) {
+        let mut modes = self.hedge.lock().unwrap_or_else(|p| p.into_inner());
+        for (symbol, hedge) in parse::hedge_symbols(rows) {
+            modes.insert(symbol, hedge);
+        }
+    }
+
+    /// Whether `native` is in hedge mode; asked once per symbol (a position list by symbol
+    /// lists rows even when flat) and then taken from every position list.
+    async fn is_hedge(&self, native: &str, category: Category) -> Result<bool, VenueError> {
+        if category == Category::Inverse {
+            return Ok(false); // inverse contracts are one-way only
+        }
+        if let Some(h) = self
+            .hedge
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(native)
+        {
+            return Ok(*h);
+        }
+        let rows = self.rest.positions(category, None, Some(native)).await?;
+        self.remember_modes(&rows);
+        Ok(rows.iter().any(|r| matches!(r.position_idx, 1 | 2)))
+    }
+
+    fn forget_mode(&self, native: &str) {
+        self.hedge
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(native);
+    }
+
+    /// The order as Bybit sees it now; `None` when neither the live list nor the history
+    /// knows the id.
+    async fn lookup(&self, native: &str, link_id: &str) -> Result<Option<OrderAck>, VenueError> {
+        let category = Category::for_symbol(native);
+        for path in ["/v5/order/realtime", "/v5/order/history"] {
+            if let Some(row) = self
+                .rest
+                .order_by_link_id(path, category, native, link_id)
+                .await?
+            {
+                return parse::order_ack(&row).map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    /// The state of an order just accepted. `order/create` only acknowledges; a market order
+    /// normally fills within milliseconds, so a few short lookups usually see it filled. If
+    /// the lookup fails the order is reported as accepted (New): the next cycle reads the
+    /// venue's positions and never trades twice.
+    async fn settle(&self, native: &str, link_id: &str, venue_id: &str, market: bool) -> OrderAck {
+        let accepted = OrderAck {
+            client_order_id: link_id.to_string(),
+            venue_order_id: venue_id.to_string(),
+            status: OrderStatus::New,
+            filled_qty: Decimal::ZERO,
+            avg_price: None,
+        };
+        let mut last = accepted;
+        for wait_ms in [0u64, 100, 250, 500] {
+            if wait_ms > 0 {
+                tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+            }
+            match self.lookup(native, link_id).await {
+                Ok(Some(ack)) => last = ack,
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(account = %self.account, client_order_id = link_id, error = %e, "lookup after placing failed; reporting the order as accepted");
+                    break;
+                }
+            }
+            let working = last.status == OrderStatus::New && last.filled_qty.is_zero();
+            if !(market && working) {
+                break;
+            }
+        }
+        last
+    }
+
+    fn local_reject(&self, kind: RejectKind, message: String) -> VenueError {
+        VenueError::rejected(
+            kind,
+            "local",
+            format!("bybit account \"{}\": {message}", self.account),
+        )
+    }
+}
+
+/// The `positionIdx` of an order in hedge mode: opening buys and closing sells act on the
+/// long leg (1), opening sells and closing buys on the short leg (2).
+fn hedge_index(side: Side, reduce_only: bool) -> u8 {
+    match (side, reduce_only) {
+        (Side::Buy, false) | (Side::Sell, true) => 1,
+        (Side::Sell, false) | (Side::Buy, true) => 2,
+    }
+}
+
+fn interval(i: CandleInterval) -> &'static str {
+    match i {
+        CandleInterval::M1 => "1",
+        CandleInterval::M5 => "5",
+        CandleInterval::H1 => "60",
+        CandleInterval::D1 => "D",
+    }
+}
+
+#[async_trait]
+impl Venue for BybitVenue {
+    fn kind(&self) -> &'static str {
+        "bybit"
+    }
+
+    /// Bybit spells unified symbols the same way: BTCUSDT is the linear perpetual, BTCUSD the
+    /// inverse one; the category follows from the name (see `Category::for_symbol`).
+    fn native_symbol(&self, symbol: &Symbol) -> String {
+        symbol.as_str().to_string()
+    }
+
+    async fn instrument(&self, native: &str) -> Result<Instrument, VenueError> {
+        if let Some((inst, at)) = self
+            .instruments
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(native)
+        {
+            if at.elapsed() < INSTRUMENT_TTL {
+                return Ok(inst.clone());
+            }
+        }
+        let category = Category::for_symbol(native);
+        let rows = self.rest.instruments(category, native).await?;
+        let row = rows.iter().find(|r| r.symbol == native).ok_or_else(|| {
+            VenueError::UnknownSymbol(format!("{native} ({} on bybit)", category.as_str()))
+        })?;
+        let inst = parse::instrument(row, category)?;
+        self.instruments
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(native.to_string(), (inst.clone(), Instant::now()));
+        Ok(inst)
+    }
+
+    async fn quote(&self, native: &str) -> Result<Quote, VenueError> {
+        let category = Category::for_symbol(native);
+        let row = self
+            .rest
+            .ticker(category, native)
+            .await?
+            .ok_or_else(|| VenueError::UnknownSymbol(native.to_string()))?;
+        parse::quote(native, &row)
+    }
+
+    async fn account_value(&self) -> Result<AccountValue, VenueError> {
+        parse::account_value(&self.rest.wallet().await?)
+    }
+
+    async fn positions(&self) -> Result<Vec<Position>, VenueError> {
+        let lists = futures::future::try_join_all(
+            GROUPS
+                .iter()
+                .map(|(category, settle)| self.rest.positions(*category, *settle, None)),
+        )
+        .await?;
+        let rows: Vec<model::PositionRow> = lists.into_iter().flatten().collect();
+        self.remember_modes(&rows);
+        parse::positions(&rows)
+    }
+
+    async fn open_orders(&self) -> Result<Vec<OpenOrder>, VenueError> {
+        let lists = futures::future::try_join_all(
+            GROUPS
+                .iter()
+                .map(|(category, settle)| self.rest.open_orders(*category, *settle)),
+        )
+        .await?;
+        lists.iter().flatten().map(parse::open_order).collect()
+    }
+
+    async fn place_order(&self, request: &OrderRequest) -> Result<OrderAck, VenueError> {
+        let native = request.native.as_str();
+        let category = Category::for_symbol(native);
+        let inst = self.instrument(native).await?;
+        let qty = wire_number(request.qty, inst.lot);
+        if parse::opt_num(&qty).unwrap_or_default() <= Decimal::ZERO {
+            return Err(self.local_reject(
+                RejectKind::InvalidQuantity,
+                format!(
+                    "{native}: quantity {} is below one step of {}",
+                    request.qty, inst.lot
+                ),
+            ));
+        }
+        let price = match (request.kind, request.price) {
+            (OrderKind::Market, _) => None,
+            (OrderKind::Limit, Some(p)) => Some(wire_number(p, inst.tick)),
+            (OrderKind::Limit, None) => {
+                return Err(self.local_reject(
+                    RejectKind::InvalidPrice,
+                    format!("{native}: a limit order needs a price"),
+                ))
+            }
+        };
+        let position_idx = if self.is_hedge(native, category).await? {
+            Some(hedge_index(request.side, request.reduce_only))
+        } else {
+            None
+        };
+        let body = CreateOrder {
+            category: category.as_str(),
+            symbol: native,
+            side: parse::wire_side(request.side),
+            order_type: match request.kind {
+                OrderKind::Market => "Market",
+                OrderKind::Limit => "Limit",
+            },
+            qty,
+            time_in_force: price.as_ref().map(|_| "GTC"),
+            price,
+            reduce_only: request.reduce_only,
+            order_link_id: &request.client_order_id,
+            position_idx,
+        };
+        let created: serde_json::Value = match self
+            .rest
+            .post("/v5/order/create", &body, Some(category))
+            .await
+        {
+            Ok(v) => v,
+            Err(e) => {
+                // "position idx not match position mode": the mode changed under us.
+                if e.reject_kind() == Some(RejectKind::Other)
+                    && e.to_string().to_ascii_lowercase().contains("position idx")
+                {
+                    self.forget_mode(native);
+                }
+                return Err(e);
+            }
+        };
+        let venue_id = created
+            .get("orderId")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string();
+        Ok(self
+            .settle(
+                native,
+                &request.client_order_id,
+                &venue_id,
+                request.kind == OrderKind::Market,
+            )
+            .await)
+    }
+
+    async fn order_by_client_id(
+        &self,
+        native: &str,
+        client_order_id: &str,
+    ) -> Result<Option<OrderAck>, VenueError> {
+        self.lookup(native, client_order_id).await
+    }
+
+    async fn cancel_order(&self, native: &str, client_order_id: &str) -> Result<(), VenueError> {
+        let category = Category::for_symbol(native);
+        let body = CancelOrder {
+            category: category.as_str(),
+            symbol: native,
+            order_link_id: client_order_id,
+        };
+        let _: serde_json::Value = self
+            .rest
+            .post("/v5/order/cancel", &body, Some(category))
+            .await?;
+        Ok(())
+    }
+
+    async fn amend_order(
+        &self,
+        native: &str,
+        client_order_id: &str,
+        qty: Option<Decimal>,
+        price: Option<Decimal>,
+    ) -> Result<OrderAck, VenueError> {
+        let category = Category::for_symbol(native);
+        let inst = self.instrument(native).await?;
+        let body = AmendOrder {
+            category: category.as_str(),
+            symbol: native,
+            order_link_id: client_order_id,
+            qty: qty.map(|q| wire_number(q, inst.lot)),
+            price: price.map(|p| wire_number(p, inst.tick)),
+        };
+        let amended: serde_json::Value = self
+            .rest
+            .post("/v5/order/amend", &body, Some(category))
+            .await?;
+        let venue_id = amended
+            .get("orderId")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default();
+        Ok(self.settle(native, client_order_id, venue_id, false).await)
+    }
+
+    async fn set_leverage(&self, native: &str, leverage: Decimal) -> Result<(), VenueError> {
+        let category = Category::for_symbol(native);
+        let lev = wire_leverage(leverage);
+        let body = SetLeverage {
+            category: category.as_str(),
+            symbol: native,
+            buy_leverage: lev.clone(),
+            sell_leverage: lev,
+        };
+        match self
+            .rest
+            .post::<_, serde_json::Value>("/v5/position/set-leverage", &body, Some(category))
+            .await
+        {
+            Ok(_) => Ok(()),
+            // 110043 "Set leverage has not been modified": already at that leverage.
+            Err(VenueError::Rejected { code, .. }) if code == "110043" => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Margin mode is account-wide on a unified account. Cross is satisfied by regular and by
+    /// portfolio margin (both cross), so a portfolio-margin account is never downgraded.
+    async fn set_margin_mode(&self, _native: &str, mode: MarginMode) -> Result<(), VenueError> {
+        let current = self.rest.account_info().await?.margin_mode;
+        let wanted = match mode {
+            MarginMode::Cross => "REGULAR_MARGIN",
+            MarginMode::Isolated => "ISOLATED_MARGIN",
+        };
+        let satisfied = match mode {
+            MarginMode::Cross => matches!(current.as_str(), "REGULAR_MARGIN" | "PORTFOLIO_MARGIN"),
+            MarginMode::Isolated => current == "ISOLATED_MARGIN",
+        };
+        if satisfied {
+            return Ok(());
+        }
+        let body = SetMarginMode {
+            set_margin_mode: wanted,
+        };
+        match self
+            .rest
+            .post::<_, MarginModeResult>("/v5/account/set-margin-mode", &body, None)
+            .await
+        {
+            Ok(r) if r.reasons.is_empty() => Ok(()),
+            Ok(r) => Err(VenueError::rejected(
+                RejectKind::Other,
+                r.reasons
+                    .first()
+                    .map(|x| x.reason_code.clone())
+                    .unwrap_or_default(),
+                format!(
+                    "bybit account \"{}\": margin mode {wanted} refused: {}",
+                    self.account,
+                    r.reasons
+                        .iter()
+                        .map(|x| x.reason_msg.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+            )),
+            // 110026 "Cross/isolated margin mode is not modified".
+            Err(VenueError::Rejected { code, .. }) if code == "110026" => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn candles(
+        &self,
+        native: &str,
+        interval_: CandleInterval,
+        limit: u32,
+    ) -> Result<Vec<Candle>, VenueError> {
+        let category = Category::for_symbol(native);
+        let rows = self
+            .rest
+            .kline(category, native, interval(interval_), limit)
+            .await?;
+        parse::candles(&rows)
+    }
+
+    fn subscribe(&self) -> Option<broadcast::Receiver<VenueEvent>> {
+        let rx = self.events.subscribe();
+        let mut stream = self.stream.lock().unwrap_or_else(|p| p.into_inner());
+        if stream.is_none() && tokio::runtime::Handle::try_current().is_ok() {
+            let config = StreamConfig::new(
+                format!("{}/bybit", self.account),
+                self.ws_url.clone(),
+                stream::HEARTBEAT,
+            );
+            *stream = Some(spawn_stream(
+                config,
+                stream::PrivateStream::new(self.signer.clone()),
+                self.events.clone(),
+            ));
+        }
+        Some(rx)
+    }
+}
+
+#[cfg(test)]
+mod tests;

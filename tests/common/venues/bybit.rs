@@ -1,0 +1,825 @@
+//! A loopback Bybit v5 server on top of `MockExchange`: REST (axum) and the private
+//! WebSocket (tokio-tungstenite on its own listener). It checks every signature with its own
+//! HMAC computation (not the crate's signer), records requests, honours injected faults, keeps
+//! Bybit's quirks (business errors inside HTTP 200, strings for numbers, position modes,
+//! cursors) and pushes `order`/`execution`/`position` messages to subscribed streams.
+#![allow(dead_code)]
+
+use crate::common::exchange::{
+    serve_in_background, Fault, MockExchange, MockOrder, OrderState, Place, Reject, Side, Target,
+};
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use futures::{SinkExt, StreamExt};
+use hmac::{Hmac, Mac};
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+use sha2::Sha256;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::broadcast;
+use tokio_tungstenite::tungstenite::Message;
+
+pub const KEY: &str = "loopback-bybit-key";
+pub const SECRET: &str = "loopback-bybit-secret";
+
+/// One instrument of the loopback venue, spelled as instruments-info spells it.
+struct Inst {
+    symbol: &'static str,
+    category: &'static str,
+    settle: &'static str,
+    tick: &'static str,
+    step: &'static str,
+    min_qty: &'static str,
+    max_mkt_qty: &'static str,
+    min_notional: &'static str,
+}
+
+const fn inst(
+    symbol: &'static str,
+    category: &'static str,
+    settle: &'static str,
+    [tick, step, min_qty, max_mkt_qty, min_notional]: [&'static str; 5],
+) -> Inst {
+    Inst {
+        symbol,
+        category,
+        settle,
+        tick,
+        step,
+        min_qty,
+        max_mkt_qty,
+        min_notional,
+    }
+}
+
+const INSTRUMENTS: [Inst; 4] = [
+    inst(
+        "BTCUSDT",
+        "linear",
+        "USDT",
+        ["0.10", "0.001", "0.001", "119.000", "5"],
+    ),
+    inst(
+        "ETHUSDT",
+        "linear",
+        "USDT",
+        ["0.01", "0.01", "0.01", "1000.00", "5"],
+    ),
+    inst(
+        "SOLUSDT",
+        "linear",
+        "USDT",
+        ["0.001", "0.1", "0.1", "10000.0", "5"],
+    ),
+    inst("BTCUSD", "inverse", "BTC", ["0.50", "1", "1", "200000", ""]),
+];
+
+fn instrument(symbol: &str) -> Option<&'static Inst> {
+    INSTRUMENTS.iter().find(|i| i.symbol == symbol)
+}
+
+/// The quantity step of `symbol`.
+fn step_of(symbol: &str) -> Option<Decimal> {
+    instrument(symbol).and_then(|i| i.step.parse().ok())
+}
+
+/// Bybit-only state the venue-agnostic core does not have.
+#[derive(Debug, Default)]
+pub struct Extra {
+    /// Hedge mode (two legs per symbol, `positionIdx` 1/2 required on orders).
+    pub hedge: bool,
+    pub margin_mode: String,
+    /// `positionIdx` each order was placed with.
+    pub position_idx: HashMap<String, i64>,
+    /// Like Bybit after a restart: `order/realtime` no longer lists closed orders, only
+    /// `order/history` does.
+    pub realtime_forgets_closed: bool,
+}
+
+#[derive(Clone)]
+struct Push {
+    topic: &'static str,
+    text: String,
+}
+
+#[derive(Clone)]
+struct Shared {
+    ex: MockExchange,
+    extra: Arc<Mutex<Extra>>,
+    push: broadcast::Sender<Push>,
+}
+
+pub struct BybitServer {
+    pub exchange: MockExchange,
+    pub extra: Arc<Mutex<Extra>>,
+    pub rest_url: String,
+    pub ws_url: String,
+}
+
+impl BybitServer {
+    pub fn start(exchange: MockExchange) -> BybitServer {
+        let extra = Arc::new(Mutex::new(Extra {
+            margin_mode: "REGULAR_MARGIN".into(),
+            ..Default::default()
+        }));
+        let shared = Shared {
+            ex: exchange.clone(),
+            extra: extra.clone(),
+            push: broadcast::channel(1024).0,
+        };
+        let rest = serve_in_background(Router::new().fallback(handle).with_state(shared.clone()));
+        let ws = serve_ws(shared);
+        BybitServer {
+            exchange,
+            extra,
+            rest_url: format!("http://{rest}"),
+            ws_url: format!("ws://{ws}/v5/private"),
+        }
+    }
+
+    pub fn set_hedge(&self, hedge: bool) {
+        self.extra.lock().unwrap().hedge = hedge;
+    }
+
+    /// An account of `engine.json` pointed at this server.
+    pub fn account(&self, name: &str, timeout_ms: u64) -> trade_engine::config::AccountConfig {
+        serde_json::from_value(json!({
+            "name": name, "venue": "bybit", "credentials": "bybit",
+            "rest_url": self.rest_url, "ws_url": self.ws_url, "timeout_ms": timeout_ms,
+        }))
+        .expect("account")
+    }
+
+    /// The venue as the daemon builds it (`venue::build`), with this server's key and
+    /// `secret`; the directory is the state dir it was given.
+    pub fn venue_with_secret(
+        &self,
+        timeout_ms: u64,
+        secret: &str,
+    ) -> (Arc<dyn trade_engine::venue::Venue>, tempfile::TempDir) {
+        use trade_engine::config::{Credential, Secret};
+        let credential = Credential {
+            api_key: Some(Secret::new(KEY)),
+            api_secret: Some(Secret::new(secret)),
+            ..Default::default()
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let venue = trade_engine::venue::build(
+            &self.account("loopback", timeout_ms),
+            Some(&credential),
+            dir.path(),
+        )
+        .expect("bybit venue");
+        (venue, dir)
+    }
+
+    pub fn venue(
+        &self,
+        timeout_ms: u64,
+    ) -> (Arc<dyn trade_engine::venue::Venue>, tempfile::TempDir) {
+        self.venue_with_secret(timeout_ms, SECRET)
+    }
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn hmac_hex(message: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(message.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The v5 rule, computed independently: HMAC(secret, ts + key + recv_window + payload), the
+/// payload being the raw query for GET and the raw body for POST; the timestamp must be
+/// inside the receive window.
+fn signature_ok(h: &HeaderMap, method: &Method, query: &str, body: &[u8]) -> bool {
+    let (Some(key), Some(ts), Some(recv), Some(sign)) = (
+        header(h, "x-bapi-api-key"),
+        header(h, "x-bapi-timestamp"),
+        header(h, "x-bapi-recv-window"),
+        header(h, "x-bapi-sign"),
+    ) else {
+        return false;
+    };
+    let (Ok(ts_ms), Ok(window)) = (ts.parse::<i64>(), recv.parse::<i64>()) else {
+        return false;
+    };
+    let now = now_ms();
+    if key != KEY || ts_ms > now + 1000 || now - ts_ms > window {
+        return false;
+    }
+    let payload = if *method == Method::GET {
+        query.to_string()
+    } else {
+        String::from_utf8_lossy(body).to_string()
+    };
+    hmac_hex(&format!("{ts}{key}{recv}{payload}")) == sign
+}
+
+fn limit_headers(remaining: u64, reset_ms: i64) -> [(&'static str, String); 3] {
+    [
+        ("X-Bapi-Limit", "50".into()),
+        ("X-Bapi-Limit-Status", remaining.to_string()),
+        ("X-Bapi-Limit-Reset-Timestamp", reset_ms.to_string()),
+    ]
+}
+
+fn answer(code: i64, msg: &str, result: Value) -> Response {
+    let body = json!({"retCode": code, "retMsg": msg, "result": result, "retExtInfo": {}, "time": now_ms()});
+    let mut resp = (StatusCode::OK, body.to_string()).into_response();
+    for (k, v) in limit_headers(49, now_ms()) {
+        resp.headers_mut().insert(k, v.parse().unwrap());
+    }
+    resp
+}
+
+fn error(code: i64, msg: &str) -> Response {
+    answer(code, msg, json!({}))
+}
+
+fn ok(result: Value) -> Response {
+    answer(0, "OK", result)
+}
+
+async fn handle(
+    axum::extract::State(s): axum::extract::State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_string();
+    let query = uri.query().unwrap_or("").to_string();
+    let public = path.starts_with("/v5/market/");
+    let signed = headers.contains_key("x-bapi-sign");
+    // Public market data needs no signature, but a signature that is sent must be right.
+    let sig_ok = if public && !signed {
+        true
+    } else {
+        signature_ok(&headers, &method, &query, &body)
+    };
+    let text = String::from_utf8_lossy(&body).to_string();
+    let pq = uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or(path.clone());
+    s.ex.record(method.as_str(), &pq, &text, sig_ok);
+    if method == Method::GET && !body.is_empty() {
+        return (StatusCode::FORBIDDEN, "GET with a body").into_response();
+    }
+    let kind = if path == "/v5/order/create" {
+        Target::Place
+    } else if method == Method::GET {
+        Target::Read
+    } else {
+        Target::Any
+    };
+    let mut stall = None;
+    let mut partial = None;
+    match s.ex.take_fault(kind) {
+        Some(Fault::Status(code)) => {
+            return (StatusCode::from_u16(code).unwrap(), "fault").into_response()
+        }
+        Some(Fault::RateLimit { reset_secs }) => {
+            let mut resp = error(10006, "Too many visits!");
+            for (k, v) in limit_headers(0, now_ms() + reset_secs as i64 * 1000) {
+                resp.headers_mut().insert(k, v.parse().unwrap());
+            }
+            return resp;
+        }
+        Some(Fault::AuthFail) => return error(10003, "API key is invalid."),
+        Some(Fault::AcceptThenStall { delay_ms }) => stall = Some(delay_ms),
+        Some(Fault::PartialFill { fraction }) => partial = Some(fraction),
+        None => {}
+    }
+    if !sig_ok {
+        return error(10004, "error sign! origin_string[...]");
+    }
+    let q: HashMap<String, String> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    let resp = if method == Method::GET {
+        get(&s, &path, &q)
+    } else {
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(b) => post(&s, &path, &b, partial),
+            Err(_) => error(10001, "request body is not JSON"),
+        }
+    };
+    if let Some(ms) = stall {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    resp
+}
+
+fn p<'a>(q: &'a HashMap<String, String>, k: &str) -> Option<&'a str> {
+    q.get(k).map(String::as_str).filter(|v| !v.is_empty())
+}
+
+fn category_of(symbol: &str) -> &'static str {
+    instrument(symbol).map(|i| i.category).unwrap_or("linear")
+}
+
+fn settle_of(symbol: &str) -> &'static str {
+    instrument(symbol).map(|i| i.settle).unwrap_or("USDT")
+}
+
+/// `q` with the decimals of `symbol`'s quantity step, as Bybit writes quantities.
+fn fmt_qty(symbol: &str, q: Decimal) -> String {
+    let step = step_of(symbol).unwrap_or(Decimal::ONE);
+    let mut v = q;
+    v.rescale(step.normalize().scale());
+    v.to_string()
+}
+
+/// A page of `rows` from the offset in `cursor`, with Bybit-style URL-encoded cursors.
+fn paginate(rows: Vec<Value>, q: &HashMap<String, String>, max: usize) -> (Vec<Value>, String) {
+    let limit = p(q, "limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(20)
+        .clamp(1, max);
+    let offset = p(q, "cursor")
+        .and_then(|c| c.strip_prefix("offset%3D"))
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(0);
+    let end = (offset + limit).min(rows.len());
+    let page = rows.get(offset..end).unwrap_or(&[]).to_vec();
+    let next = if end < rows.len() {
+        format!("offset%3D{end}")
+    } else {
+        String::new()
+    };
+    (page, next)
+}
+
+fn get(s: &Shared, path: &str, q: &HashMap<String, String>) -> Response {
+    let category = p(q, "category").unwrap_or("");
+    match path {
+        "/v5/market/instruments-info" => {
+            let marks = s.ex.lock().marks.clone();
+            let list: Vec<Value> = INSTRUMENTS
+                .iter()
+                .filter(|i| i.category == category && Some(i.symbol) == p(q, "symbol"))
+                .filter(|i| marks.contains_key(i.symbol))
+                .map(|i| {
+                    json!({
+                        "symbol": i.symbol, "contractType": if i.category == "linear" { "LinearPerpetual" } else { "InversePerpetual" },
+                        "status": "Trading", "settleCoin": i.settle, "priceScale": "2",
+                        "leverageFilter": {"minLeverage": "1", "maxLeverage": "100.00", "leverageStep": "0.01"},
+                        "priceFilter": {"minPrice": "0.10", "maxPrice": "1999999.80", "tickSize": i.tick},
+                        "lotSizeFilter": {"maxOrderQty": i.max_mkt_qty, "minOrderQty": i.min_qty, "qtyStep": i.step,
+                            "postOnlyMaxOrderQty": i.max_mkt_qty, "maxMktOrderQty": i.max_mkt_qty, "minNotionalValue": i.min_notional},
+                    })
+                })
+                .collect();
+            ok(json!({"category": category, "list": list, "nextPageCursor": ""}))
+        }
+        "/v5/market/tickers" => {
+            let symbol = p(q, "symbol").unwrap_or("");
+            let mark = s.ex.lock().marks.get(symbol).copied();
+            let list: Vec<Value> = mark
+                .filter(|_| category_of(symbol) == category)
+                .map(|m| json!({"symbol": symbol, "markPrice": m.to_string(), "lastPrice": m.to_string()}))
+                .into_iter()
+                .collect();
+            ok(json!({"category": category, "list": list}))
+        }
+        "/v5/market/kline" => {
+            let symbol = p(q, "symbol").unwrap_or("");
+            let Some(mark) = s.ex.lock().marks.get(symbol).copied() else {
+                return error(10001, "Not supported symbols");
+            };
+            let step_ms: i64 = match p(q, "interval") {
+                Some("D") => 86_400_000,
+                Some(m) => m.parse::<i64>().unwrap_or(1) * 60_000,
+                None => 60_000,
+            };
+            let limit: i64 = p(q, "limit").and_then(|l| l.parse().ok()).unwrap_or(200);
+            let last = now_ms() - now_ms() % step_ms;
+            // Newest first, the newest still forming.
+            let list: Vec<Value> = (0..limit)
+                .map(|k| {
+                    let m = mark.to_string();
+                    json!([(last - k * step_ms).to_string(), m, m, m, m, "10", "1"])
+                })
+                .collect();
+            ok(json!({"category": category, "symbol": symbol, "list": list}))
+        }
+        "/v5/account/wallet-balance" => {
+            if p(q, "accountType") != Some("UNIFIED") {
+                return error(10001, "accountType only support UNIFIED");
+            }
+            let equity = s.ex.lock().equity;
+            ok(json!({"list": [{
+                "accountType": "UNIFIED", "totalEquity": equity.to_string(),
+                "totalWalletBalance": equity.to_string(), "totalAvailableBalance": equity.to_string(),
+                "totalPerpUPL": "0", "coin": [{"coin": "USDT", "equity": equity.to_string(), "usdValue": equity.to_string()}],
+            }]}))
+        }
+        "/v5/account/info" => {
+            let mode = s.extra.lock().unwrap().margin_mode.clone();
+            ok(json!({"marginMode": mode, "unifiedMarginStatus": 5, "isMasterTrader": false}))
+        }
+        "/v5/position/list" => position_list(s, q),
+        "/v5/order/realtime" | "/v5/order/history" => order_list(s, path, q),
+        _ => (StatusCode::NOT_FOUND, "not found").into_response(),
+    }
+}
+
+/// Rows of one symbol: one-way has one row (`positionIdx` 0), hedge a long and a short leg.
+fn position_rows(symbol: &str, net: Decimal, hedge: bool, all: bool) -> Vec<Value> {
+    let row = |idx: i64, qty: Decimal| {
+        let side = if qty > Decimal::ZERO {
+            "Buy"
+        } else if qty < Decimal::ZERO {
+            "Sell"
+        } else {
+            ""
+        };
+        json!({"positionIdx": idx, "symbol": symbol, "side": side, "size": fmt_qty(symbol, qty.abs()),
+               "avgPrice": if qty.is_zero() { "0" } else { "60000" }, "positionStatus": "Normal", "leverage": "3"})
+    };
+    let legs = if hedge {
+        vec![(1, net.max(Decimal::ZERO)), (2, net.min(Decimal::ZERO))]
+    } else {
+        vec![(0, net)]
+    };
+    legs.into_iter()
+        .filter(|(_, q)| all || !q.is_zero())
+        .map(|(i, q)| row(i, q))
+        .collect()
+}
+
+fn position_list(s: &Shared, q: &HashMap<String, String>) -> Response {
+    let category = p(q, "category").unwrap_or("");
+    let (symbol, settle) = (p(q, "symbol"), p(q, "settleCoin"));
+    if category == "linear" && symbol.is_none() && settle.is_none() {
+        return error(
+            10001,
+            "Missing some parameters that must be filled in, symbol or settleCoin",
+        );
+    }
+    let hedge = s.extra.lock().unwrap().hedge;
+    let mut positions: BTreeMap<String, Decimal> = s.ex.lock().positions.clone();
+    if let Some(sym) = symbol {
+        positions.entry(sym.to_string()).or_default();
+    }
+    let rows: Vec<Value> = positions
+        .iter()
+        .filter(|(sym, _)| category_of(sym) == category)
+        .filter(|(sym, _)| symbol.is_none_or(|x| x == sym.as_str()))
+        .filter(|(sym, _)| settle.is_none_or(|c| c == settle_of(sym)))
+        // By symbol every row is listed; by settle coin only non-zero ones.
+        .flat_map(|(sym, net)| {
+            position_rows(sym, *net, hedge && category == "linear", symbol.is_some())
+        })
+        .collect();
+    let (list, next) = paginate(rows, q, 200);
+    ok(json!({"category": category, "list": list, "nextPageCursor": next}))
+}
+
+fn order_row(o: &MockOrder, idx: i64) -> Value {
+    let status = match o.state {
+        OrderState::New => "New",
+        OrderState::PartiallyFilled => "PartiallyFilled",
+        OrderState::Filled => "Filled",
+        OrderState::Cancelled => "Cancelled",
+    };
+    let open = matches!(o.state, OrderState::New | OrderState::PartiallyFilled);
+    json!({
+        "orderId": o.venue_id, "orderLinkId": o.client_id, "symbol": o.native,
+        "side": if o.side == Side::Buy { "Buy" } else { "Sell" },
+        "orderType": if o.price.is_some() { "Limit" } else { "Market" },
+        "price": o.price.map(|p| p.to_string()).unwrap_or_else(|| "0".into()),
+        "qty": fmt_qty(&o.native, o.qty),
+        "leavesQty": fmt_qty(&o.native, if open { o.qty - o.filled } else { Decimal::ZERO }),
+        "cumExecQty": fmt_qty(&o.native, o.filled),
+        "avgPrice": o.avg_price.map(|p| p.to_string()).unwrap_or_default(),
+        "orderStatus": status, "timeInForce": if o.price.is_some() { "GTC" } else { "IOC" },
+        "reduceOnly": o.reduce_only, "positionIdx": idx, "rejectReason": "EC_NoError",
+        "createdTime": now_ms().to_string(), "updatedTime": now_ms().to_string(),
+    })
+}
+
+fn order_list(s: &Shared, path: &str, q: &HashMap<String, String>) -> Response {
+    let category = p(q, "category").unwrap_or("");
+    let (symbol, settle, link) = (p(q, "symbol"), p(q, "settleCoin"), p(q, "orderLinkId"));
+    if category == "linear" && symbol.is_none() && settle.is_none() && link.is_none() {
+        return error(
+            10001,
+            "Missing some parameters that must be filled in, symbol or settleCoin",
+        );
+    }
+    let (idx, forgets) = {
+        let extra = s.extra.lock().unwrap();
+        (extra.position_idx.clone(), extra.realtime_forgets_closed)
+    };
+    let orders: Vec<MockOrder> = s.ex.lock().orders.values().cloned().collect();
+    let rows: Vec<Value> = orders
+        .iter()
+        .filter(|o| category_of(&o.native) == category)
+        .filter(|o| symbol.is_none_or(|x| x == o.native))
+        .filter(|o| settle.is_none_or(|c| c == settle_of(&o.native)))
+        .filter(|o| match link {
+            Some(l) if forgets && path == "/v5/order/realtime" => {
+                o.client_id == l && matches!(o.state, OrderState::New | OrderState::PartiallyFilled)
+            }
+            // By id, realtime and history both find closed orders too.
+            Some(l) => o.client_id == l,
+            None if path == "/v5/order/realtime" => {
+                matches!(o.state, OrderState::New | OrderState::PartiallyFilled)
+            }
+            None => true,
+        })
+        .map(|o| order_row(o, idx.get(&o.client_id).copied().unwrap_or(0)))
+        .collect();
+    let (list, next) = paginate(rows, q, 50);
+    ok(json!({"category": category, "list": list, "nextPageCursor": next}))
+}
+
+fn field<'a>(b: &'a Value, k: &str) -> Option<&'a str> {
+    b.get(k).and_then(Value::as_str)
+}
+
+/// A quantity as Bybit checks it: a string on the step grid with no more decimals than the
+/// step has.
+fn wire_qty(symbol: &str, s: Option<&str>) -> Option<Decimal> {
+    let s = s?;
+    let step = step_of(symbol)?;
+    let q: Decimal = s.parse().ok()?;
+    let decimals = s.split_once('.').map(|(_, d)| d.len()).unwrap_or(0) as u32;
+    (decimals <= step.normalize().scale() && (q % step).is_zero()).then_some(q)
+}
+
+fn post(s: &Shared, path: &str, b: &Value, partial: Option<Decimal>) -> Response {
+    let symbol = field(b, "symbol").unwrap_or("");
+    if path != "/v5/account/set-margin-mode" && field(b, "category") != Some(category_of(symbol)) {
+        return error(10001, "params error: category does not match the symbol");
+    }
+    match path {
+        "/v5/order/create" => create(s, b, symbol, partial),
+        "/v5/order/cancel" => match s.ex.cancel(field(b, "orderLinkId").unwrap_or("")) {
+            Ok(o) => {
+                push_order(s, &o);
+                ok(json!({"orderId": o.venue_id, "orderLinkId": o.client_id}))
+            }
+            Err(_) => error(110001, "order not exists or too late to cancel"),
+        },
+        "/v5/order/amend" => {
+            let qty = match b.get("qty") {
+                None => None,
+                Some(v) => match wire_qty(symbol, v.as_str()) {
+                    Some(q) => Some(q),
+                    None => return error(10001, "Qty invalid"),
+                },
+            };
+            let price = field(b, "price").and_then(|p| p.parse::<Decimal>().ok());
+            match s
+                .ex
+                .amend(field(b, "orderLinkId").unwrap_or(""), qty, price)
+            {
+                Ok(o) => {
+                    push_order(s, &o);
+                    ok(json!({"orderId": o.venue_id, "orderLinkId": o.client_id}))
+                }
+                Err(_) => error(110001, "order not exists or too late to replace"),
+            }
+        }
+        "/v5/position/set-leverage" => {
+            let (buy, sell) = (field(b, "buyLeverage"), field(b, "sellLeverage"));
+            let Some(lev) = buy
+                .filter(|_| buy == sell)
+                .and_then(|l| l.parse::<Decimal>().ok())
+            else {
+                return error(
+                    10001,
+                    "buyLeverage must equal sellLeverage in one-way and cross",
+                );
+            };
+            let mut st = s.ex.lock();
+            if st.leverage.get(symbol) == Some(&lev) {
+                return error(110043, "leverage not modified");
+            }
+            st.leverage.insert(symbol.to_string(), lev);
+            ok(json!({}))
+        }
+        "/v5/account/set-margin-mode" => {
+            let mode = field(b, "setMarginMode").unwrap_or("");
+            if !["ISOLATED_MARGIN", "REGULAR_MARGIN", "PORTFOLIO_MARGIN"].contains(&mode) {
+                return error(10001, "setMarginMode invalid");
+            }
+            let mut extra = s.extra.lock().unwrap();
+            if extra.margin_mode == mode {
+                return error(110026, "Cross/isolated margin mode is not modified");
+            }
+            extra.margin_mode = mode.to_string();
+            s.ex.lock()
+                .isolated
+                .insert("__account__".into(), mode == "ISOLATED_MARGIN");
+            ok(json!({"reasons": []}))
+        }
+        _ => (StatusCode::NOT_FOUND, "not found").into_response(),
+    }
+}
+
+fn create(s: &Shared, b: &Value, symbol: &str, partial: Option<Decimal>) -> Response {
+    let side = match field(b, "side") {
+        Some("Buy") => Side::Buy,
+        Some("Sell") => Side::Sell,
+        _ => return error(10001, "side invalid"),
+    };
+    let Some(qty) = wire_qty(symbol, field(b, "qty")) else {
+        return error(10001, "Qty invalid");
+    };
+    let reduce_only = b
+        .get("reduceOnly")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let link = field(b, "orderLinkId").unwrap_or("");
+    if link.len() > 36 {
+        return error(10001, "orderLinkId is too long");
+    }
+    let limit_price = match field(b, "orderType") {
+        Some("Market") => None,
+        Some("Limit") => match field(b, "price").and_then(|p| p.parse::<Decimal>().ok()) {
+            Some(p) => Some(p),
+            None => return error(10001, "price invalid"),
+        },
+        _ => return error(10001, "orderType invalid"),
+    };
+    let idx = b.get("positionIdx").and_then(Value::as_i64).unwrap_or(0);
+    let hedge = s.extra.lock().unwrap().hedge && category_of(symbol) == "linear";
+    let expected = match (hedge, side, reduce_only) {
+        (false, _, _) => 0,
+        (true, Side::Buy, false) | (true, Side::Sell, true) => 1,
+        (true, Side::Sell, false) | (true, Side::Buy, true) => 2,
+    };
+    if idx != expected {
+        return error(10001, "position idx not match position mode");
+    }
+    match s.ex.place(Place {
+        native: symbol,
+        side,
+        qty,
+        client_id: link,
+        reduce_only,
+        limit_price,
+        partial,
+    }) {
+        Ok(o) => {
+            s.extra
+                .lock()
+                .unwrap()
+                .position_idx
+                .insert(o.client_id.clone(), idx);
+            push_order(s, &o);
+            ok(json!({"orderId": o.venue_id, "orderLinkId": o.client_id}))
+        }
+        Err(Reject::Duplicate) => error(110072, "OrderLinkedID is duplicate"),
+        Err(Reject::ReduceOnly) => error(110017, "Reduce-only rule not satisfied"),
+        Err(Reject::UnknownSymbol) => error(10001, "params error: symbol invalid"),
+        Err(other) => error(10001, &format!("order refused: {other:?}")),
+    }
+}
+
+/// The private pushes an order change causes: the order, its fill, the position.
+fn push_order(s: &Shared, o: &MockOrder) {
+    let idx = s
+        .extra
+        .lock()
+        .unwrap()
+        .position_idx
+        .get(&o.client_id)
+        .copied()
+        .unwrap_or(0);
+    let msg = |topic: &'static str, data: Vec<Value>| {
+        Push {
+        topic,
+        text: json!({"id": format!("{topic}-{}", now_ms()), "topic": topic, "creationTime": now_ms(), "data": data})
+            .to_string(),
+    }
+    };
+    let _ = s.push.send(msg("order", vec![order_row(o, idx)]));
+    if !o.filled.is_zero() {
+        let exec = json!({
+            "category": category_of(&o.native), "symbol": o.native, "orderId": o.venue_id,
+            "orderLinkId": o.client_id, "side": if o.side == Side::Buy { "Buy" } else { "Sell" },
+            "execPrice": o.avg_price.unwrap_or_default().to_string(), "execQty": fmt_qty(&o.native, o.filled),
+            "execType": "Trade", "execTime": now_ms().to_string(), "execId": format!("exec-{}", o.venue_id),
+        });
+        let _ = s.push.send(msg("execution", vec![exec]));
+    }
+    let net = s.ex.position(&o.native);
+    let hedge = s.extra.lock().unwrap().hedge && category_of(&o.native) == "linear";
+    let _ = s
+        .push
+        .send(msg("position", position_rows(&o.native, net, hedge, true)));
+}
+
+/// The private WebSocket on its own listener and runtime thread.
+fn serve_ws(shared: Shared) -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind ws");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            while let Ok((tcp, _)) = listener.accept().await {
+                tokio::spawn(ws_session(tcp, shared.clone()));
+            }
+        });
+    });
+    addr
+}
+
+fn auth_ok(args: &Value) -> bool {
+    let expires = match &args[1] {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    };
+    let Some(expires) = expires else {
+        return false;
+    };
+    args[0] == KEY
+        && expires > now_ms()
+        && args[2].as_str() == Some(hmac_hex(&format!("GET/realtime{expires}")).as_str())
+}
+
+async fn ws_session(tcp: tokio::net::TcpStream, s: Shared) {
+    let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+        return;
+    };
+    let me = {
+        let mut st = s.ex.lock();
+        st.ws_sessions.push(Vec::new());
+        st.ws_sessions.len() - 1
+    };
+    let conn_id = format!("conn-{me}");
+    let mut pushes = s.push.subscribe();
+    let mut authed = false;
+    let mut topics: HashSet<String> = HashSet::new();
+    let mut watch = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        tokio::select! {
+            frame = ws.next() => {
+                let text = match frame {
+                    Some(Ok(Message::Text(t))) => t,
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                    Some(Ok(_)) => continue,
+                };
+                // Recorded before any answer, so that an ack implies the frame is in the log.
+                s.ex.lock().ws_sessions[me].push(text.clone());
+                let Ok(msg) = serde_json::from_str::<Value>(&text) else { continue };
+                let req_id = msg["req_id"].clone();
+                let reply = match msg["op"].as_str() {
+                    Some("auth") => {
+                        authed = auth_ok(&msg["args"]);
+                        json!({"success": authed, "ret_msg": if authed { "" } else { "Invalid sign" }, "op": "auth", "conn_id": conn_id, "req_id": req_id})
+                    }
+                    Some("subscribe") if authed => {
+                        for t in msg["args"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+                            topics.insert(t.to_string());
+                        }
+                        json!({"success": true, "ret_msg": "", "op": "subscribe", "conn_id": conn_id, "req_id": req_id})
+                    }
+                    Some("subscribe") => json!({"success": false, "ret_msg": "Request not authorized", "op": "subscribe", "conn_id": conn_id, "req_id": req_id}),
+                    Some("ping") => json!({"req_id": req_id, "op": "pong", "args": [now_ms().to_string()], "conn_id": conn_id}),
+                    _ => continue,
+                };
+                if ws.send(Message::Text(reply.to_string())).await.is_err() {
+                    return;
+                }
+            }
+            push = pushes.recv() => {
+                let Ok(push) = push else { continue };
+                if authed && topics.contains(push.topic) && ws.send(Message::Text(push.text)).await.is_err() {
+                    return;
+                }
+            }
+            _ = watch.tick() => {
+                // A later `["__drop__"]` entry drops this connection without a close frame.
+                let drop_now = s.ex.lock().ws_sessions.iter().skip(me + 1).any(|x| x.len() == 1 && x[0] == "__drop__");
+                if drop_now {
+                    return;
+                }
+            }
+        }
+    }
+}

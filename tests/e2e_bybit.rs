@@ -1,0 +1,155 @@
+//! The daemon binary end to end on Bybit: two accounts pointed (`rest_url`, `ws_url`) at
+//! loopback v5 servers. The good one converges to its targets and flips; the one with a bad
+//! secret is reported in error, naming account and venue, and backs off, while the good one
+//! keeps trading.
+
+mod common;
+
+use common::exchange::MockExchange;
+use common::venues::bybit::{BybitServer, KEY, SECRET};
+use common::*;
+use rust_decimal_macros::dec;
+use std::time::{Duration, Instant};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn server() -> BybitServer {
+    BybitServer::start(MockExchange::new(
+        dec!(10000),
+        &[("BTCUSDT", dec!(60000)), ("ETHUSDT", dec!(3000))],
+    ))
+}
+
+fn engine(good: &BybitServer, bad: &BybitServer) -> String {
+    serde_json::json!({
+        "accounts": [
+            {"name": "bybit-good", "venue": "bybit", "credentials": "bybit_good",
+             "rest_url": good.rest_url, "ws_url": good.ws_url, "timeout_ms": 3000},
+            {"name": "bybit-bad", "venue": "bybit", "credentials": "bybit_bad",
+             "rest_url": bad.rest_url, "ws_url": bad.ws_url, "timeout_ms": 3000},
+        ],
+        "sources": [{"name": "manual", "kind": "file", "path": "signals/manual.json"}],
+        "cycle": {"reconcile_interval_secs": 2, "debounce_ms": 50},
+    })
+    .to_string()
+}
+
+fn credentials() -> String {
+    serde_json::json!({
+        "bybit_good": {"api_key": KEY, "api_secret": SECRET},
+        "bybit_bad": {"api_key": KEY, "api_secret": "not-the-secret"},
+    })
+    .to_string()
+}
+
+fn wallet_reads(s: &BybitServer) -> usize {
+    s.exchange
+        .requests()
+        .iter()
+        .filter(|r| r.path_and_query.starts_with("/v5/account/wallet-balance"))
+        .count()
+}
+
+#[test]
+fn converges_flips_and_isolates_a_bad_credential() {
+    let good = server();
+    let bad = server();
+    let cfg = config_dir(&[
+        ("engine.json", &engine(&good, &bad)),
+        ("credentials.json", &credentials()),
+        ("signal_weights.json", SIM_WEIGHTS),
+        (
+            "signals/manual.json",
+            r#"{"BTCUSDT": {"depth": 0.5}, "ETHUSDT": {"depth": -0.4}}"#,
+        ),
+    ]);
+    let state = tempfile::tempdir().unwrap();
+    let d = Daemon::start(cfg.path(), state.path());
+
+    // 10,000 USD: BTC 0.5 × 2 = 10,000 USD at 60,000 -> 0.166; ETH 0.5 × -0.4 = -2,000 USD
+    // at 3,000 -> -0.66 (qtyStep 0.01).
+    d.wait_until("positions open at the venue", WAIT, |_| {
+        good.exchange.position("BTCUSDT") == dec!(0.166)
+            && good.exchange.position("ETHUSDT") == dec!(-0.66)
+    });
+    let s = d.wait_until("status shows them", WAIT, |s| {
+        symbol(s, "bybit-good", "BTCUSDT").is_some_and(|b| dec(&b["position_qty"]) == dec!(0.166))
+    });
+    let btc = symbol(&s, "bybit-good", "BTCUSDT").unwrap();
+    assert_eq!(btc["native_symbol"], "BTCUSDT");
+    assert_eq!(btc["lot"], "0.001");
+    assert_eq!(account(&s, "bybit-good").unwrap()["state"], "ok");
+
+    // The bad credential: one clear error naming account and venue, the account in error.
+    let s = d.wait_until("bad account in error", WAIT, |s| {
+        account(s, "bybit-bad").is_some_and(|a| a["state"] == "error")
+    });
+    let error = account(&s, "bybit-bad").unwrap()["last_error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        error.contains("bybit account \"bybit-bad\"") && error.contains("10004"),
+        "{error}"
+    );
+    assert!(
+        bad.exchange.placed_count() == 0,
+        "nothing traded on the bad account"
+    );
+
+    // The good account keeps trading: flip BTC short (-5,000 USD -> -0.083) and close ETH.
+    write(
+        cfg.path(),
+        "signals/manual.json",
+        r#"{"BTCUSDT": {"depth": -0.25}}"#,
+    );
+    d.wait_until("flipped and closed at the venue", WAIT, |_| {
+        good.exchange.position("BTCUSDT") == dec!(-0.083)
+            && good.exchange.position("ETHUSDT").is_zero()
+    });
+    let peak = good
+        .exchange
+        .lock()
+        .max_abs_position
+        .get("BTCUSDT")
+        .copied();
+    assert_eq!(peak, Some(dec!(0.166)), "no overshoot through the flip");
+    let requests = good.exchange.requests();
+    assert!(
+        requests.iter().all(|r| r.signature_ok),
+        "every request signed correctly"
+    );
+    let creates: Vec<_> = requests
+        .iter()
+        .filter(|r| r.path_and_query == "/v5/order/create")
+        .map(|r| r.body.clone())
+        .collect();
+    assert!(
+        creates
+            .iter()
+            .any(|b| b
+                .contains(r#""side":"Sell","orderType":"Market","qty":"0.166","reduceOnly":true"#)),
+        "the flip closes with reduce-only first: {creates:#?}"
+    );
+    assert!(
+        creates
+            .iter()
+            .any(|b| b
+                .contains(r#""side":"Buy","orderType":"Market","qty":"0.66","reduceOnly":true"#)),
+        "ETH closed reduce-only: {creates:#?}"
+    );
+
+    // ...and backing off rather than retrying every cycle.
+    let reads_then = wallet_reads(&bad);
+    let since = Instant::now();
+    std::thread::sleep(Duration::from_secs(8));
+    // Cycles run every 2 s; the bad account waits 5 s, then 10 s, between attempts.
+    let retried = wallet_reads(&bad) - reads_then;
+    assert!(
+        retried <= 2,
+        "{retried} retries in {:?}: the bad account is not backing off",
+        since.elapsed()
+    );
+    assert!(d.log_text().contains("credentials refused by the venue"));
+    assert_eq!(d.stop().code(), Some(0));
+}

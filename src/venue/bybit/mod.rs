@@ -295,12 +295,9 @@ impl Venue for BybitVenue {
 
     async fn quote(&self, native: &str) -> Result<Quote, VenueError> {
         let category = Category::for_symbol(native);
-        let row = self
-            .rest
-            .ticker(category, native)
-            .await?
-            .ok_or_else(|| VenueError::UnknownSymbol(native.to_string()))?;
-        parse::quote(native, &row)
+        let (row, time) = self.rest.ticker(category, native).await?;
+        let row = row.ok_or_else(|| VenueError::UnknownSymbol(native.to_string()))?;
+        parse::quote(native, &row, time)
     }
 
     async fn account_value(&self) -> Result<AccountValue, VenueError> {

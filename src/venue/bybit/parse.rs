@@ -177,14 +177,33 @@ pub fn instrument(row: &InstrumentRow, category: Category) -> Result<Instrument,
     })
 }
 
-pub fn quote(native: &str, row: &TickerRow) -> Result<Quote, VenueError> {
+/// `venue_time_ms` is the envelope's `time`: a venue serving an old snapshot makes the quote
+/// stale, which only allows reducing orders.
+pub fn quote(
+    native: &str,
+    row: &TickerRow,
+    venue_time_ms: Option<i64>,
+) -> Result<Quote, VenueError> {
     Ok(Quote {
         native: native.to_string(),
         mark: num("markPrice", &row.mark_price)?,
         // USDT and USDC are taken at par; inverse sizing does not use the price.
         quote_to_usd: Decimal::ONE,
-        at: Utc::now(),
+        at: venue_time_ms
+            .and_then(chrono::DateTime::from_timestamp_millis)
+            .unwrap_or_else(Utc::now),
     })
+}
+
+/// The envelope's `time` field, when the body has one.
+pub fn envelope_time(resp: &RawResponse) -> Option<i64> {
+    #[derive(serde::Deserialize)]
+    struct Time {
+        time: Option<i64>,
+    }
+    serde_json::from_str::<Time>(&resp.body)
+        .ok()
+        .and_then(|t| t.time)
 }
 
 /// Unified account equity in USD. `totalEquity` covers every collateral coin with uPnL; when

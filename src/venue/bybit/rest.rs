@@ -200,6 +200,20 @@ impl Rest {
         signed: bool,
         category: Option<Category>,
     ) -> Result<T, VenueError> {
+        self.get_timed(path, query, signed, category)
+            .await
+            .map(|(t, _)| t)
+    }
+
+    /// A GET that also returns the envelope's `time` (the venue's clock when it answered),
+    /// so that prices can be dated by the venue rather than by us.
+    async fn get_timed<T: DeserializeOwned>(
+        &self,
+        path: &'static str,
+        query: &[(&str, &str)],
+        signed: bool,
+        category: Option<Category>,
+    ) -> Result<(T, Option<i64>), VenueError> {
         let endpoint = format!("GET {path}");
         let ctx = self.ctx(&endpoint, false);
         let q = encode_query(query);
@@ -210,7 +224,8 @@ impl Rest {
             .send(req, bucket(path, category), signer)
             .await
             .map_err(|e| with_ctx(e, ctx))?;
-        parse::result(parse::envelope(&resp, ctx)?, ctx)
+        let time = parse::envelope_time(&resp);
+        Ok((parse::result(parse::envelope(&resp, ctx)?, ctx)?, time))
     }
 
     /// One signed POST with a JSON body serialised once; the same bytes are signed and sent.
@@ -275,20 +290,21 @@ impl Rest {
         Ok(page.list)
     }
 
+    /// The ticker row of `symbol` and the venue's time of the answer (ms).
     pub async fn ticker(
         &self,
         category: Category,
         symbol: &str,
-    ) -> Result<Option<TickerRow>, VenueError> {
-        let page: Page<TickerRow> = self
-            .get(
+    ) -> Result<(Option<TickerRow>, Option<i64>), VenueError> {
+        let (page, time): (Page<TickerRow>, _) = self
+            .get_timed(
                 "/v5/market/tickers",
                 &[("category", category.as_str()), ("symbol", symbol)],
                 false,
                 Some(category),
             )
             .await?;
-        Ok(page.list.into_iter().find(|t| t.symbol == symbol))
+        Ok((page.list.into_iter().find(|t| t.symbol == symbol), time))
     }
 
     pub async fn kline(

@@ -99,6 +99,8 @@ pub struct Extra {
     /// Like Bybit after a restart: `order/realtime` no longer lists closed orders, only
     /// `order/history` does.
     pub realtime_forgets_closed: bool,
+    /// Tickers are answered as of this many ms ago (a stale-price fault).
+    pub price_lag_ms: i64,
 }
 
 #[derive(Clone)]
@@ -236,7 +238,12 @@ fn limit_headers(remaining: u64, reset_ms: i64) -> [(&'static str, String); 3] {
 }
 
 fn answer(code: i64, msg: &str, result: Value) -> Response {
-    let body = json!({"retCode": code, "retMsg": msg, "result": result, "retExtInfo": {}, "time": now_ms()});
+    answer_at(code, msg, result, now_ms())
+}
+
+/// An envelope whose `time` (the venue's clock) is `time_ms`.
+fn answer_at(code: i64, msg: &str, result: Value, time_ms: i64) -> Response {
+    let body = json!({"retCode": code, "retMsg": msg, "result": result, "retExtInfo": {}, "time": time_ms});
     let mut resp = (StatusCode::OK, body.to_string()).into_response();
     for (k, v) in limit_headers(49, now_ms()) {
         resp.headers_mut().insert(k, v.parse().unwrap());
@@ -393,7 +400,13 @@ fn get(s: &Shared, path: &str, q: &HashMap<String, String>) -> Response {
                 .map(|m| json!({"symbol": symbol, "markPrice": m.to_string(), "lastPrice": m.to_string()}))
                 .into_iter()
                 .collect();
-            ok(json!({"category": category, "list": list}))
+            let lag = s.extra.lock().unwrap().price_lag_ms;
+            answer_at(
+                0,
+                "OK",
+                json!({"category": category, "list": list}),
+                now_ms() - lag,
+            )
         }
         "/v5/market/kline" => {
             let symbol = p(q, "symbol").unwrap_or("");

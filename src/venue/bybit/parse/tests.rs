@@ -80,9 +80,13 @@ fn inverse_instrument_counts_usd_contracts() {
 #[test]
 fn mark_price_from_tickers() {
     let p: Page<TickerRow> = page(fixture!("tickers_linear.json"));
-    let q = quote("BTCUSDT", &p.list[0]).unwrap();
+    let q = quote("BTCUSDT", &p.list[0], Some(1_700_000_000_000)).unwrap();
     assert_eq!(q.mark, dec!(60011.40));
     assert_eq!(q.quote_to_usd, dec!(1));
+    // Dated by the venue's clock, so an old snapshot is recognisably stale.
+    assert_eq!(q.at.timestamp_millis(), 1_700_000_000_000);
+    let undated = quote("BTCUSDT", &p.list[0], None).unwrap();
+    assert!((chrono::Utc::now() - undated.at).num_seconds() < 60);
 }
 
 #[test]

@@ -220,8 +220,9 @@ impl MockExchange {
         let fill = if !marketable {
             Decimal::ZERO
         } else if let Some(f) = partial {
+            // Thousandths: fine enough for coin quantities, exact for contract counts.
             (qty_to_fill * f)
-                .round_dp(0)
+                .round_dp_with_strategy(3, rust_decimal::RoundingStrategy::ToZero)
                 .max(Decimal::ZERO)
                 .min(qty_to_fill)
         } else {

@@ -119,6 +119,7 @@ struct Shared {
 pub struct BybitServer {
     pub exchange: MockExchange,
     pub extra: Arc<Mutex<Extra>>,
+    push: broadcast::Sender<Push>,
     pub rest_url: String,
     pub ws_url: String,
 }
@@ -134,14 +135,22 @@ impl BybitServer {
             extra: extra.clone(),
             push: broadcast::channel(1024).0,
         };
+        let push = shared.push.clone();
         let rest = serve_in_background(Router::new().fallback(handle).with_state(shared.clone()));
         let ws = serve_ws(shared);
         BybitServer {
             exchange,
             extra,
+            push,
             rest_url: format!("http://{rest}"),
             ws_url: format!("ws://{ws}/v5/private"),
         }
+    }
+
+    /// Pushes a raw frame to every stream subscribed to `topic` (stale, duplicated or
+    /// out-of-order events in fault tests).
+    pub fn push_raw(&self, topic: &'static str, text: String) {
+        let _ = self.push.send(Push { topic, text });
     }
 
     pub fn set_hedge(&self, hedge: bool) {

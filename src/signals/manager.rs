@@ -1,7 +1,7 @@
 //! Starts, stops and restarts sources as the config changes.
 
-use super::{build_source, SignalBook};
-use crate::config::{ConfigSet, SourceConfig};
+use super::{build_source, runs_a_task, source_credentials, SignalBook};
+use crate::config::{ConfigSet, Credential, SourceConfig};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -9,6 +9,8 @@ use tokio::task::JoinHandle;
 
 struct Running {
     config: SourceConfig,
+    /// The credentials entry the source read when it started (a rotated key restarts it).
+    credential: Option<Credential>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
@@ -37,9 +39,11 @@ impl SourceManager {
             .collect();
         let names: Vec<String> = self.running.keys().cloned().collect();
         for name in names {
-            let keep = wanted
-                .get(&name)
-                .is_some_and(|s| **s == self.running[&name].config);
+            let running = &self.running[&name];
+            let keep = wanted.get(&name).is_some_and(|s| {
+                **s == running.config
+                    && source_credentials(s, config) == running.credential.as_ref()
+            });
             if !keep {
                 if let Some(r) = self.running.remove(&name) {
                     let _ = r.stop.send(true);
@@ -65,7 +69,7 @@ impl SourceManager {
             if self.running.contains_key(&name) || !runs_a_task(&cfg.kind) {
                 continue;
             }
-            match build_source(cfg, &config.dir) {
+            match build_source(cfg, config) {
                 Ok(source) => {
                     let (stop, stop_rx) = watch::channel(false);
                     let book = self.book.clone();
@@ -75,6 +79,7 @@ impl SourceManager {
                         name,
                         Running {
                             config: cfg.clone(),
+                            credential: source_credentials(cfg, config).cloned(),
                             stop,
                             task,
                         },
@@ -93,8 +98,4 @@ impl SourceManager {
             r.task.abort();
         }
     }
-}
-
-fn runs_a_task(kind: &str) -> bool {
-    kind != "tradingview"
 }

@@ -315,3 +315,9 @@ impl SignalSource for Sn8Source {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
+
+#[cfg(test)]
+mod fetch_tests;

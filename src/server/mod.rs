@@ -75,3 +75,6 @@ pub async fn serve(
     .with_graceful_shutdown(shutdown)
     .await
 }
+
+#[cfg(test)]
+mod webhook_tests;

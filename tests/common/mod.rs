@@ -2,6 +2,8 @@
 //! and read its `/status`.
 #![allow(dead_code)]
 
+pub mod validator;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

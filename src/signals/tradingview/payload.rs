@@ -114,7 +114,7 @@ pub fn parse(body: &Value) -> Result<Incoming, String> {
         }
         (false, true) => alert_depth(obj)?,
     };
-    let depth = check_depth(depth)?.normalize();
+    let depth = check_depth(depth.normalize())?;
     let leverage = if depth.is_zero() {
         None
     } else {

@@ -181,13 +181,16 @@ fn alert_depth(obj: &Map<String, Value>) -> Result<Decimal, String> {
             return Err(format!("\"action\" {action:?} is not buy or sell"));
         }
     }
+    // A flat closes whatever the size says ("Exit @ 3263.55" is the usual companion), so its
+    // size is not even parsed.
+    if direction == "flat" {
+        return Ok(Decimal::ZERO);
+    }
     let size = match lenient::text(obj.get("size"), "size")? {
         None => None,
         Some(s) => Some(size(obj, &s)?),
     };
     match (direction.as_str(), size) {
-        // A flat closes whatever the size says; "Exit @ 3263.55" is the usual companion.
-        ("flat", _) => Ok(Decimal::ZERO),
         ("long" | "short", None) => Err(format!(
             "direction {direction} needs a \"size\" such as \"14.08/100\""
         )),
@@ -292,6 +295,12 @@ mod tests {
         );
         assert_eq!(
             depth(json!({"symbol": "X", "direction": "flat", "size": "0/100", "leverage": "3"})),
+            Ok(dec!(0))
+        );
+        assert_eq!(
+            depth(
+                json!({"symbol": "X", "direction": "FLAT", "size": "{{strategy.order.alert_message}}"})
+            ),
             Ok(dec!(0))
         );
         // 150/100 is refused, not traded at 1.5.

@@ -44,6 +44,12 @@ pub struct Held {
 pub struct SeenKey {
     pub key: OrderKey,
     pub at: DateTime<Utc>,
+    /// What that signal said, to tell a retried delivery from a different signal that
+    /// happens to carry the same key (e.g. two alerts in the same `{{timenow}}` second).
+    #[serde(default)]
+    pub depth: Decimal,
+    #[serde(default)]
+    pub leverage: Option<Decimal>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -125,16 +131,20 @@ pub fn decide(
     let mut counter_reset = false;
     if let (Some(key), Some(seen)) = (&incoming.key, &state.newest_key) {
         match key.compare(&seen.key) {
-            Some(std::cmp::Ordering::Equal) => {
+            Some(std::cmp::Ordering::Equal)
+                if seen.depth == incoming.depth && seen.leverage == incoming.leverage =>
+            {
                 return (
                     next,
                     Decision {
                         outcome: Outcome::Duplicate,
                         basis: Basis::ExplicitSequence,
-                        reason: format!("{key} was already received"),
+                        reason: format!("{key} was already received with the same content"),
                     },
                 )
             }
+            // The same key with different content says nothing about order: arrival decides.
+            Some(std::cmp::Ordering::Equal) => {}
             Some(std::cmp::Ordering::Less) if at - seen.at <= params.seq_reset => {
                 return (
                     next,
@@ -154,6 +164,8 @@ pub fn decide(
         next.newest_key = Some(SeenKey {
             key: key.clone(),
             at,
+            depth: incoming.depth,
+            leverage: incoming.leverage,
         });
     }
 
@@ -371,5 +383,17 @@ mod tests {
         assert_eq!(d2.basis, Basis::CounterReset);
         assert_eq!(depth(&s2), dec!(-0.4));
         assert_eq!(s2.current.unwrap().seq, Some(1));
+    }
+
+    #[test]
+    fn same_key_with_other_content_is_not_a_duplicate() {
+        // Two alerts within one `{{timenow}}` second carry the same text key.
+        let key = || Some(OrderKey::SeqText("2026-05-01T10:00:00Z".into()));
+        let (s, d) = run(
+            SymbolState::default(),
+            &[(0, sig(dec!(0.2), key())), (6000, sig(dec!(0.5), key()))],
+        );
+        assert_eq!(d[1].outcome, Outcome::Applied);
+        assert_eq!(depth(&s), dec!(0.5));
     }
 }

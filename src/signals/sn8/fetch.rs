@@ -37,14 +37,25 @@ pub fn client(cfg: &Sn8Config) -> Result<reqwest::Client, FetchError> {
         .user_agent(concat!("trade-engine/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| FetchError::Request {
-            url: cfg.url.to_string(),
+            url: shown_url(&cfg.url),
             message: e.to_string(),
         })
 }
 
+/// The URL as errors and logs show it: without user info or query, where a key could hide.
+pub fn shown_url(url: &url::Url) -> String {
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    if shown.query().is_some() {
+        shown.set_query(Some("redacted"));
+    }
+    shown.to_string()
+}
+
 /// One fetch, bounded by `cfg.timeout` from the first byte sent to the last byte decoded.
 pub async fn fetch_dump(client: &reqwest::Client, cfg: &Sn8Config) -> Result<Dump, FetchError> {
-    let url = cfg.url.to_string();
+    let url = shown_url(&cfg.url);
     match tokio::time::timeout(cfg.timeout, fetch_inner(client, cfg)).await {
         Ok(result) => result,
         Err(_) => Err(FetchError::Timeout {
@@ -55,7 +66,7 @@ pub async fn fetch_dump(client: &reqwest::Client, cfg: &Sn8Config) -> Result<Dum
 }
 
 async fn fetch_inner(client: &reqwest::Client, cfg: &Sn8Config) -> Result<Dump, FetchError> {
-    let url = cfg.url.to_string();
+    let url = shown_url(&cfg.url);
     let request_error = |e: reqwest::Error| {
         if e.is_timeout() {
             FetchError::Timeout {

@@ -178,6 +178,13 @@ async fn errors_deadline_size_cap_and_bad_json() {
     assert!(err.to_string().contains("line 1"), "{err}");
 }
 
+#[test]
+fn shown_urls_hide_keys() {
+    let url = url::Url::parse("https://user:pw@v.example/miner-positions?api_key=s3cret").unwrap();
+    let shown = super::fetch::shown_url(&url);
+    assert_eq!(shown, "https://v.example/miner-positions?redacted");
+}
+
 #[tokio::test]
 async fn unreachable_validator_is_a_request_error() {
     // Bind, learn the port, close: nothing listens there any more.

@@ -81,6 +81,9 @@ impl WebhookJournal {
     ) -> Result<(WebhookJournal, BTreeMap<String, SymbolState>), StateError> {
         let path = journal_path(dir, source);
         std::fs::create_dir_all(dir).map_err(io(dir))?;
+        // A compaction that died before its rename left only a temporary file behind.
+        let _ = std::fs::remove_file(path.with_extension("jsonl.compact.tmp"));
+        let created = !path.exists();
         let mut states = BTreeMap::new();
         replay(&previous_path(&path), &mut states)?;
         let good_len = replay(&path, &mut states)?;
@@ -89,6 +92,13 @@ impl WebhookJournal {
             .append(true)
             .open(&path)
             .map_err(io(&path))?;
+        if created {
+            // The first acknowledged signal must not vanish with an unsynced directory entry.
+            sync_dir(dir);
+            if let Some(parent) = dir.parent() {
+                sync_dir(parent);
+            }
+        }
         let len = file.metadata().map_err(io(&path))?.len();
         if len > good_len {
             // A crash tore the last line; it was never acknowledged. Cut it off so that the
@@ -156,9 +166,7 @@ impl WebhookJournal {
         }
         std::fs::rename(&self.path, previous_path(&self.path)).map_err(io(&self.path))?;
         std::fs::rename(&tmp, &self.path).map_err(io(&self.path))?;
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
+        sync_dir(dir);
         self.file = OpenOptions::new()
             .append(true)
             .open(&self.path)
@@ -184,6 +192,12 @@ impl WebhookJournal {
             }
         }
         Ok(())
+    }
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
     }
 }
 

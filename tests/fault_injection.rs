@@ -49,10 +49,16 @@ fn engine(server: &BybitServer) -> String {
 
 impl Rig {
     fn new() -> Rig {
-        let server = BybitServer::start(MockExchange::new(dec!(10000), &[(SYMBOL, dec!(50000)), ("ETHUSDT", dec!(2500))]));
+        let server = BybitServer::start(MockExchange::new(
+            dec!(10000),
+            &[(SYMBOL, dec!(50000)), ("ETHUSDT", dec!(2500))],
+        ));
         let cfg = config_dir(&[
             ("engine.json", &engine(&server)),
-            ("credentials.json", &serde_json::json!({"by": {"api_key": KEY, "api_secret": SECRET}}).to_string()),
+            (
+                "credentials.json",
+                &serde_json::json!({"by": {"api_key": KEY, "api_secret": SECRET}}).to_string(),
+            ),
             (
                 "signal_weights.json",
                 r#"[{"symbol": "BTCUSDT", "leverage": 1, "sources": [{"source": "manual", "weight": 1.0}]},
@@ -94,10 +100,15 @@ impl Rig {
 
     /// Sets the BTC depth; returns the BTC quantity it means.
     fn set_depth(&mut self, depth: Decimal) -> Decimal {
-        let qty = (dec!(0.2) * depth).round_dp_with_strategy(3, rust_decimal::RoundingStrategy::ToZero);
+        let qty =
+            (dec!(0.2) * depth).round_dp_with_strategy(3, rust_decimal::RoundingStrategy::ToZero);
         self.bound = self.bound.max(qty.abs()).max(self.position().abs());
         self.path.push(qty);
-        write(self.cfg.path(), "signals/manual.json", &format!(r#"{{"BTCUSDT": {{"depth": {depth}}}}}"#));
+        write(
+            self.cfg.path(),
+            "signals/manual.json",
+            &format!(r#"{{"BTCUSDT": {{"depth": {depth}}}}}"#),
+        );
         qty
     }
 
@@ -116,7 +127,10 @@ impl Rig {
         panic!(
             "{what}: position {} never reached {qty}\n{}",
             self.position(),
-            self.daemon.as_ref().map(|d| d.log_text()).unwrap_or_default()
+            self.daemon
+                .as_ref()
+                .map(|d| d.log_text())
+                .unwrap_or_default()
         );
     }
 
@@ -162,7 +176,14 @@ impl Rig {
     }
 
     fn overshoot(&self) -> Decimal {
-        let peak = self.server.exchange.lock().max_abs_position.get(SYMBOL).copied().unwrap_or_default();
+        let peak = self
+            .server
+            .exchange
+            .lock()
+            .max_abs_position
+            .get(SYMBOL)
+            .copied()
+            .unwrap_or_default();
         (peak - self.bound - LOT).max(Decimal::ZERO)
     }
 
@@ -170,7 +191,9 @@ impl Rig {
     fn check_state_files(&self) {
         for sub in ["journal", "cache"] {
             let dir = self.state.path().join(sub);
-            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().to_string();
                 if name.ends_with(".json") && !name.starts_with('.') {
@@ -199,10 +222,23 @@ impl Rig {
             if overshoot.is_zero() { 0 } else { 1 },
         );
         assert_eq!(dups, 0, "an order executed twice");
-        assert!(overshoot.is_zero(), "position went {overshoot} beyond max(|before|, |target|) + one lot");
-        assert!(self.server.exchange.requests().iter().all(|r| r.signature_ok), "a request was badly signed");
+        assert!(
+            overshoot.is_zero(),
+            "position went {overshoot} beyond max(|before|, |target|) + one lot"
+        );
+        assert!(
+            self.server
+                .exchange
+                .requests()
+                .iter()
+                .all(|r| r.signature_ok),
+            "a request was badly signed"
+        );
         if check_volume {
-            assert!(excess <= LOT, "traded {excess} more than the targets required: an order was doubled");
+            assert!(
+                excess <= LOT,
+                "traded {excess} more than the targets required: an order was doubled"
+            );
         }
         self.check_state_files();
     }
@@ -252,7 +288,11 @@ fn killed_mid_order_resolves_before_sending() {
     rig.start();
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(rig.position(), q);
-    assert_eq!(rig.create_ids().len(), 1, "the restarted daemon sent nothing new");
+    assert_eq!(
+        rig.create_ids().len(),
+        1,
+        "the restarted daemon sent nothing new"
+    );
     rig.finish("killed mid-order", true);
 }
 
@@ -275,8 +315,13 @@ fn server_errors_and_rate_limits_degrade_then_recover() {
         seen.insert(state_of(d));
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(seen.contains("reducing") || seen.contains("halted"), "degraded: {seen:?}");
-    d.wait_until("recovered", WAIT, |s| account(s, "acct").is_some_and(|a| a["state"] == "ok"));
+    assert!(
+        seen.contains("reducing") || seen.contains("halted"),
+        "degraded: {seen:?}"
+    );
+    d.wait_until("recovered", WAIT, |s| {
+        account(s, "acct").is_some_and(|a| a["state"] == "ok")
+    });
     rig.inject(Target::Place, Fault::Status(503));
     rig.inject(Target::Read, Fault::RateLimit { reset_secs: 2 });
     let q = rig.set_depth(dec!(-0.2));
@@ -291,18 +336,31 @@ fn partial_fills_converge_without_overshoot() {
     let mut rig = Rig::new();
     rig.start();
     for _ in 0..3 {
-        rig.inject(Target::Place, Fault::PartialFill { fraction: dec!(0.5) });
+        rig.inject(
+            Target::Place,
+            Fault::PartialFill {
+                fraction: dec!(0.5),
+            },
+        );
     }
     let q = rig.set_depth(dec!(0.8));
     rig.converge(q, "through partial fills");
     for _ in 0..2 {
-        rig.inject(Target::Place, Fault::PartialFill { fraction: dec!(0.3) });
+        rig.inject(
+            Target::Place,
+            Fault::PartialFill {
+                fraction: dec!(0.3),
+            },
+        );
     }
     let q = rig.set_depth(dec!(-0.5));
     rig.converge(q, "a flip through partial fills");
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(rig.position(), q);
-    assert!(rig.server.exchange.open_orders().is_empty(), "no remainder left resting");
+    assert!(
+        rig.server.exchange.open_orders().is_empty(),
+        "no remainder left resting"
+    );
     rig.finish("partial fills", true);
 }
 
@@ -322,12 +380,20 @@ fn stream_drops_and_noisy_events_change_nothing() {
         .to_string()
     };
     for i in 0..5 {
-        rig.server.push_raw("order", fake("Filled", "teffffffffffffffffffffffffffffff", "5"));
-        rig.server.push_raw("order", fake("New", &format!("unknown-{i}"), "1"));
+        rig.server.push_raw(
+            "order",
+            fake("Filled", "teffffffffffffffffffffffffffffff", "5"),
+        );
+        rig.server
+            .push_raw("order", fake("New", &format!("unknown-{i}"), "1"));
         rig.server.push_raw("position", serde_json::json!({"topic": "position", "data": [{"symbol": SYMBOL, "side": "Buy", "size": "99", "positionIdx": 0}]}).to_string());
         rig.faults += 3;
     }
-    rig.server.exchange.lock().ws_sessions.push(vec!["__drop__".into()]);
+    rig.server
+        .exchange
+        .lock()
+        .ws_sessions
+        .push(vec!["__drop__".into()]);
     rig.faults += 1;
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(rig.position(), q, "fake stream events moved nothing");
@@ -365,7 +431,11 @@ fn drift_is_corrected_and_removed_symbols_closed() {
     let mut rig = Rig::new();
     rig.start();
     let q = rig.set_depth(dec!(0.5));
-    write(rig.cfg.path(), "signals/manual.json", r#"{"BTCUSDT": {"depth": 0.5}, "ETHUSDT": {"depth": -0.5}}"#);
+    write(
+        rig.cfg.path(),
+        "signals/manual.json",
+        r#"{"BTCUSDT": {"depth": 0.5}, "ETHUSDT": {"depth": -0.5}}"#,
+    );
     rig.converge(q, "initial");
     let eth = || rig.server.exchange.position("ETHUSDT");
     let deadline = Instant::now() + WAIT;
@@ -384,10 +454,17 @@ fn drift_is_corrected_and_removed_symbols_closed() {
     );
     let deadline = Instant::now() + WAIT;
     while !eth().is_zero() {
-        assert!(Instant::now() < deadline, "removed symbol never closed: {}", eth());
+        assert!(
+            Instant::now() < deadline,
+            "removed symbol never closed: {}",
+            eth()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(rig.daemon().log_text().contains("symbol no longer in signal_weights.json"));
+    assert!(rig
+        .daemon()
+        .log_text()
+        .contains("symbol no longer in signal_weights.json"));
     rig.bound = rig.bound.max(dec!(0.1));
     rig.finish("drift and removal", false);
 }
@@ -396,19 +473,39 @@ fn drift_is_corrected_and_removed_symbols_closed() {
 /// target changes (seeded: set FAULT_SEED to replay a run).
 #[test]
 fn random_kills_never_double_or_overshoot() {
-    let seed: u64 = std::env::var("FAULT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20261122);
+    let seed: u64 = std::env::var("FAULT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20261122);
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut rig = Rig::new();
-    let depths = [dec!(0.5), dec!(-0.4), dec!(0.9), dec!(0), dec!(-0.75), dec!(0.25)];
+    let depths = [
+        dec!(0.5),
+        dec!(-0.4),
+        dec!(0.9),
+        dec!(0),
+        dec!(-0.75),
+        dec!(0.25),
+    ];
     for round in 0..22 {
         if round % 2 == 0 {
             let depth = depths[rng.gen_range(0..depths.len())];
             rig.set_depth(depth);
         }
         match rng.gen_range(0..5) {
-            0 => rig.inject(Target::Place, Fault::AcceptThenStall { delay_ms: rng.gen_range(900..2500) }),
+            0 => rig.inject(
+                Target::Place,
+                Fault::AcceptThenStall {
+                    delay_ms: rng.gen_range(900..2500),
+                },
+            ),
             1 => rig.inject(Target::Place, Fault::Status(503)),
-            2 => rig.inject(Target::Place, Fault::PartialFill { fraction: dec!(0.5) }),
+            2 => rig.inject(
+                Target::Place,
+                Fault::PartialFill {
+                    fraction: dec!(0.5),
+                },
+            ),
             3 => rig.inject(Target::Read, Fault::Status(502)),
             _ => {}
         }
@@ -416,7 +513,11 @@ fn random_kills_never_double_or_overshoot() {
         std::thread::sleep(Duration::from_millis(rng.gen_range(300..1800)));
         rig.kill9();
         rig.check_state_files();
-        assert!(rig.overshoot().is_zero(), "overshoot after kill {round}: peak beyond {}", rig.bound);
+        assert!(
+            rig.overshoot().is_zero(),
+            "overshoot after kill {round}: peak beyond {}",
+            rig.bound
+        );
     }
     // Drain leftover faults, then one clean run must converge to the last target.
     rig.server.exchange.lock().faults.clear();

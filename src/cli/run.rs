@@ -1,6 +1,7 @@
 use super::{absolute, Cli};
 use crate::config::{watch::spawn_reloader, ConfigSet};
 use crate::execution::Engine;
+use crate::signals::tradingview::WebhookSources;
 use crate::signals::{SignalBook, SourceManager};
 use crate::state::{ExecutionCache, Journal};
 use crate::telemetry::{self, LogFormat};
@@ -49,6 +50,10 @@ pub async fn run(cli: &Cli) -> Result<(), String> {
     let book = Arc::new(SignalBook::open(&state_dir).map_err(|e| e.to_string())?);
     let mut sources = SourceManager::new(book.clone());
     sources.apply(&config_rx.borrow());
+    // Webhook journals are replayed into the book before the first target computation, so a
+    // restart resumes with the signals it had acknowledged.
+    let webhooks = Arc::new(WebhookSources::new(&state_dir, book.clone()));
+    webhooks.sync(&config_rx.borrow());
     let targets_rx = crate::targets::spawn_target_book(config_rx.clone(), book.clone());
 
     let cache = Arc::new(ExecutionCache::open(&state_dir).map_err(|e| e.to_string())?);
@@ -66,7 +71,7 @@ pub async fn run(cli: &Cli) -> Result<(), String> {
     let mut engine_task = tokio::spawn(engine.run(shutdown_rx.clone()));
 
     let handles_for_watchdog = handles.clone();
-    let app = crate::server::router(handles);
+    let app = crate::server::router(handles, webhooks.clone());
     let mut server_shutdown = shutdown_rx.clone();
     let server = tokio::spawn(async move {
         let stop = async move {
@@ -83,6 +88,7 @@ pub async fn run(cli: &Cli) -> Result<(), String> {
         while source_config.changed().await.is_ok() {
             let cfg = source_config.borrow_and_update().clone();
             sources.apply(&cfg);
+            webhooks.sync(&cfg);
         }
         sources.stop_all();
     });

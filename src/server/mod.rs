@@ -1,23 +1,48 @@
-//! The HTTP surface: `/healthz`, `/status`, `/metrics`.
+//! The HTTP surface: `/healthz`, `/status`, `/metrics`, and `POST /webhook/<source>`.
 
+mod rate_limit;
 mod status;
+pub mod webhook;
 
 pub use status::{build_status, StatusReport};
 
 use crate::execution::EngineHandles;
-use axum::extract::State;
+use crate::signals::tradingview::WebhookSources;
+use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
-pub fn router(handles: EngineHandles) -> Router {
+/// What the handlers share. The config (and so every webhook token) is read from the
+/// engine's config receiver on each request, so a reload applies at once.
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: EngineHandles,
+    pub webhooks: Arc<WebhookSources>,
+    limiter: Arc<rate_limit::RateLimiter>,
+}
+
+impl FromRef<AppState> for EngineHandles {
+    fn from_ref(state: &AppState) -> EngineHandles {
+        state.engine.clone()
+    }
+}
+
+pub fn router(engine: EngineHandles, webhooks: Arc<WebhookSources>) -> Router {
+    let state = AppState {
+        engine,
+        webhooks,
+        limiter: Arc::default(),
+    };
     Router::new()
         .route("/healthz", get(healthz))
         .route("/status", get(status))
         .route("/metrics", get(metrics))
-        .with_state(handles)
+        .route("/webhook/:source", post(webhook::receive))
+        .with_state(state)
 }
 
 async fn healthz() -> impl IntoResponse {
@@ -50,3 +75,6 @@ pub async fn serve(
     .with_graceful_shutdown(shutdown)
     .await
 }
+
+#[cfg(test)]
+mod webhook_tests;

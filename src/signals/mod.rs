@@ -2,13 +2,16 @@
 
 mod book;
 mod file;
+pub mod lenient;
 mod manager;
+pub mod sn8;
+pub mod tradingview;
 
 pub use book::{SignalBook, SignalSnapshot};
 pub use file::FileSource;
 pub use manager::SourceManager;
 
-use crate::config::{Credentials, SourceConfig};
+use crate::config::{ConfigSet, Credential, Credentials, SourceConfig};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -46,41 +49,70 @@ pub struct SourceProblem {
 }
 
 /// Source kinds this build knows.
-pub const SOURCE_KINDS: [&str; 1] = ["file"];
+pub const SOURCE_KINDS: [&str; 3] = ["file", tradingview::KIND, sn8::KIND];
 
 /// Validates a source's kind-specific fields (called by config validation).
 pub fn validate_source_config(
     source: &SourceConfig,
-    _credentials: &Credentials,
+    credentials: &Credentials,
 ) -> Result<(), SourceProblem> {
     match source.kind.as_str() {
         "file" => file::FileSourceConfig::from_params(source).map(|_| ()),
-        other => Err(SourceProblem {
-            problem: format!("unknown kind \"{other}\""),
-            expected: format!("kind one of {}", SOURCE_KINDS.join(", ")),
-        }),
+        tradingview::KIND => {
+            tradingview::TradingViewConfig::from_params(source, credentials).map(|_| ())
+        }
+        sn8::KIND => sn8::Sn8Config::from_params(source, credentials).map(|_| ()),
+        other => Err(unknown_kind(other)),
     }
 }
 
-/// Builds the runnable source for a validated config.
+/// Builds the runnable source for a validated config. Webhook sources have no task of their
+/// own (the server feeds them) and are refused here.
 pub fn build_source(
     source: &SourceConfig,
-    config_dir: &std::path::Path,
+    config: &ConfigSet,
 ) -> Result<Box<dyn SignalSource>, SourceProblem> {
     match source.kind.as_str() {
         "file" => {
             let cfg = file::FileSourceConfig::from_params(source)?;
-            let path = if cfg.path.is_absolute() {
-                cfg.path
-            } else {
-                config_dir.join(cfg.path)
-            };
-            Ok(Box::new(FileSource::new(source.name.clone(), path)))
+            Ok(Box::new(FileSource::new(
+                source.name.clone(),
+                config.resolve(cfg.path),
+            )))
         }
-        other => Err(SourceProblem {
-            problem: format!("unknown kind \"{other}\""),
-            expected: format!("kind one of {}", SOURCE_KINDS.join(", ")),
+        sn8::KIND => {
+            let cfg = sn8::Sn8Config::from_params(source, &config.credentials)?;
+            Ok(Box::new(sn8::Sn8Source::new(source.name.clone(), cfg)))
+        }
+        tradingview::KIND => Err(SourceProblem {
+            problem: "a webhook source runs inside the HTTP server, not as a task".into(),
+            expected: format!("POST /webhook/{}", source.name),
         }),
+        other => Err(unknown_kind(other)),
+    }
+}
+
+/// Whether a source of this kind runs a task of its own.
+pub fn runs_a_task(kind: &str) -> bool {
+    kind != tradingview::KIND
+}
+
+/// The credentials entry a source reads, if any: a change of that entry restarts the source.
+pub fn source_credentials<'a>(
+    source: &SourceConfig,
+    config: &'a ConfigSet,
+) -> Option<&'a Credential> {
+    source
+        .params
+        .get("credentials")
+        .and_then(|c| c.as_str())
+        .and_then(|name| config.credentials.get(name))
+}
+
+fn unknown_kind(kind: &str) -> SourceProblem {
+    SourceProblem {
+        problem: format!("unknown kind \"{kind}\""),
+        expected: format!("kind one of {}", SOURCE_KINDS.join(", ")),
     }
 }
 

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod exchange;
+pub mod validator;
 pub mod venues;
 
 use serde_json::Value;

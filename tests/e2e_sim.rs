@@ -355,3 +355,30 @@ fn logs_are_json_lines_with_order_context() {
         );
     }
 }
+
+#[test]
+fn risk_caps_limit_notional_per_symbol_and_account() {
+    let engine = SIM_ENGINE.replace(
+        r#""cycle": {"#,
+        r#""risk": { "max_symbol_notional_usd": 1200, "max_account_notional_usd": 1500 }, "cycle": {"#,
+    );
+    let cfg = config_dir(&[
+        ("engine.json", &engine),
+        ("signal_weights.json", SIM_WEIGHTS),
+        (
+            "signals/manual.json",
+            r#"{"BTCUSDT": {"depth": 0.5}, "ETHUSDT": {"depth": 0.6}}"#,
+        ),
+    ]);
+    let state = tempfile::tempdir().unwrap();
+    let d = Daemon::start(cfg.path(), state.path());
+    // Uncapped: BTC 10,000 USD, ETH 3,000 USD. Per symbol: 1,200 and 1,200. Per account: the
+    // 2,400 total is scaled to 1,500, i.e. 750 each: BTC 0.0125 -> 0.012, ETH 0.25.
+    let s = d.wait_until("capped positions", WAIT, |s| {
+        position(s, "BTCUSDT") > Decimal::ZERO && position(s, "ETHUSDT") > Decimal::ZERO
+    });
+    let btc = position(&s, "BTCUSDT");
+    let eth = position(&s, "ETHUSDT");
+    assert_eq!(btc, dec!(0.012), "{btc}");
+    assert_eq!(eth, dec!(0.25), "{eth}");
+}

@@ -474,7 +474,10 @@ fn drift_is_corrected_and_removed_symbols_closed() {
 /// target changes (seeded: set FAULT_SEED to replay a run).
 #[test]
 fn random_kills_never_double_or_overshoot() {
-    let seed: u64 = std::env::var("FAULT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20261122);
+    let seed: u64 = std::env::var("FAULT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20261122);
     kill_loop(seed, 22);
 }
 
@@ -483,24 +486,47 @@ fn random_kills_never_double_or_overshoot() {
 #[test]
 #[ignore = "long soak; run on demand"]
 fn soak_random_kills() {
-    let seed: u64 = std::env::var("FAULT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| rand::random());
-    let rounds: usize = std::env::var("SOAK_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(200);
+    let seed: u64 = std::env::var("FAULT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| rand::random());
+    let rounds: usize = std::env::var("SOAK_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200);
     kill_loop(seed, rounds);
 }
 
 fn kill_loop(seed: u64, rounds: usize) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut rig = Rig::new();
-    let depths = [dec!(0.5), dec!(-0.4), dec!(0.9), dec!(0), dec!(-0.75), dec!(0.25)];
+    let depths = [
+        dec!(0.5),
+        dec!(-0.4),
+        dec!(0.9),
+        dec!(0),
+        dec!(-0.75),
+        dec!(0.25),
+    ];
     for round in 0..rounds {
         if round % 2 == 0 {
             let depth = depths[rng.gen_range(0..depths.len())];
             rig.set_depth(depth);
         }
         match rng.gen_range(0..5) {
-            0 => rig.inject(Target::Place, Fault::AcceptThenStall { delay_ms: rng.gen_range(900..2500) }),
+            0 => rig.inject(
+                Target::Place,
+                Fault::AcceptThenStall {
+                    delay_ms: rng.gen_range(900..2500),
+                },
+            ),
             1 => rig.inject(Target::Place, Fault::Status(503)),
-            2 => rig.inject(Target::Place, Fault::PartialFill { fraction: dec!(0.5) }),
+            2 => rig.inject(
+                Target::Place,
+                Fault::PartialFill {
+                    fraction: dec!(0.5),
+                },
+            ),
             3 => rig.inject(Target::Read, Fault::Status(502)),
             _ => {}
         }
@@ -508,7 +534,11 @@ fn kill_loop(seed: u64, rounds: usize) {
         std::thread::sleep(Duration::from_millis(rng.gen_range(300..1800)));
         rig.kill9();
         rig.check_state_files();
-        assert!(rig.overshoot().is_zero(), "overshoot after kill {round} (seed {seed}): peak beyond {}", rig.bound);
+        assert!(
+            rig.overshoot().is_zero(),
+            "overshoot after kill {round} (seed {seed}): peak beyond {}",
+            rig.bound
+        );
     }
     // Drain leftover faults, then one clean run must converge to the last target.
     rig.server.exchange.lock().faults.clear();

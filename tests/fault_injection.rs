@@ -489,7 +489,7 @@ fn soak_random_kills() {
     let seed: u64 = std::env::var("FAULT_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| rand::random());
+        .unwrap_or_else(rand::random);
     let rounds: usize = std::env::var("SOAK_ROUNDS")
         .ok()
         .and_then(|s| s.parse().ok())

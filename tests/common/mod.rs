@@ -185,30 +185,30 @@ pub fn dec(v: &Value) -> rust_decimal::Decimal {
 
 /// Minimal blocking HTTP for tests, on reqwest's async client in a private runtime.
 pub mod reqwest {
-    pub fn blocking_get(url: &str) -> Option<String> {
+    /// Runs `f` with a client of the given deadline on a private current-thread runtime.
+    fn with_client<T, F: std::future::Future<Output = Option<T>>>(
+        timeout_secs: u64,
+        f: impl FnOnce(::reqwest::Client) -> F,
+    ) -> Option<T> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .ok()?;
-        rt.block_on(async {
-            let client = ::reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(2))
-                .build()
-                .ok()?;
+        let client = ::reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(timeout_secs))
+            .build()
+            .ok()?;
+        rt.block_on(f(client))
+    }
+
+    pub fn blocking_get(url: &str) -> Option<String> {
+        with_client(2, |client| async move {
             client.get(url).send().await.ok()?.text().await.ok()
         })
     }
 
     pub fn blocking_post(url: &str, body: &str, headers: &[(&str, &str)]) -> Option<(u16, String)> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .ok()?;
-        rt.block_on(async {
-            let client = ::reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(5))
-                .build()
-                .ok()?;
+        with_client(5, |client| async move {
             let mut req = client
                 .post(url)
                 .body(body.to_string())

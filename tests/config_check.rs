@@ -186,3 +186,33 @@ fn world_readable_credentials_warn() {
     let (_, text) = check(dir.path(), &[]);
     assert!(!text.contains("readable by group or others"), "{text}");
 }
+
+#[test]
+fn venues_not_built_yet_are_flagged() {
+    let dir = common::config_dir(&[
+        (
+            "engine.json",
+            r#"{"accounts": [{"name": "k", "venue": "kucoin", "credentials": "ku"}]}"#,
+        ),
+        ("signal_weights.json", WEIGHTS),
+        (
+            "credentials.json",
+            r#"{"ku": {"api_key": "k", "api_secret": "s", "api_passphrase": "p"}}"#,
+        ),
+    ]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            dir.path().join("credentials.json"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+    }
+    let (ok, text) = check(dir.path(), &[]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains(r#"venue "kucoin" is not implemented in this build yet"#),
+        "{text}"
+    );
+}

@@ -25,6 +25,10 @@ pub const VENUES: [&str; 7] = [
     "bitmex", "bybit", "blofin", "kucoin", "mexc", "oanda", "sim",
 ];
 
+/// Venues this build can trade; the others are accepted (configs can be written ahead) and
+/// reported by `check` and in `/status`.
+pub const IMPLEMENTED_VENUES: [&str; 3] = ["bitmex", "bybit", "sim"];
+
 /// A complete, validated configuration. It is immutable: a reload builds a new one and swaps
 /// the `Arc` so that a cycle always sees one consistent set.
 #[derive(Clone, Debug)]

@@ -1,4 +1,4 @@
-use super::{ConfigError, ConfigFile, ConfigSet, VENUES};
+use super::{ConfigError, ConfigFile, ConfigSet, IMPLEMENTED_VENUES, VENUES};
 use rust_decimal::Decimal;
 use std::collections::BTreeSet;
 
@@ -94,6 +94,12 @@ pub(super) fn validate(mut set: ConfigSet) -> Result<ConfigSet, ConfigError> {
                 at("venue"),
                 format!("account \"{}\" names unknown venue \"{}\"", a.name, a.venue),
                 format!("one of {}", VENUES.join(", ")),
+            ));
+        }
+        if a.enabled && !IMPLEMENTED_VENUES.contains(&a.venue.as_str()) {
+            set.warnings.push(format!(
+                "account \"{}\": venue \"{}\" is not implemented in this build yet; the account will show as error and trade nothing",
+                a.name, a.venue
             ));
         }
         if a.max_concurrent_symbols == 0 {

@@ -320,6 +320,32 @@ impl MockExchange {
 /// Serves an axum router on 127.0.0.1 on a background thread with its own runtime, so that
 /// both async tests and blocking tests (that run the daemon binary) can use it.
 pub fn serve_in_background(app: axum::Router) -> std::net::SocketAddr {
+    on_background_listener(|listener| async move {
+        let _ = axum::serve(listener, app).await;
+    })
+}
+
+/// Accepts TCP connections on 127.0.0.1 on a background thread and hands each to `session`
+/// (the loopback WebSocket servers).
+pub fn accept_in_background<F, Fut>(session: F) -> std::net::SocketAddr
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    on_background_listener(|listener| async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            tokio::spawn(session(tcp));
+        }
+    })
+}
+
+/// Binds 127.0.0.1:0 and runs `serve` with the listener on a thread with its own runtime, so
+/// that async tests and blocking tests (running the daemon binary) can both use it.
+fn on_background_listener<F, Fut>(serve: F) -> std::net::SocketAddr
+where
+    F: FnOnce(tokio::net::TcpListener) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.set_nonblocking(true).expect("nonblocking");
     let addr = listener.local_addr().expect("addr");
@@ -331,7 +357,7 @@ pub fn serve_in_background(app: axum::Router) -> std::net::SocketAddr {
             .expect("runtime");
         rt.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-            let _ = axum::serve(listener, app).await;
+            serve(listener).await;
         });
     });
     addr

@@ -751,23 +751,7 @@ fn push_order(s: &Shared, o: &MockOrder) {
 
 /// The private WebSocket on its own listener and runtime thread.
 fn serve_ws(shared: Shared) -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind ws");
-    listener.set_nonblocking(true).expect("nonblocking");
-    let addr = listener.local_addr().expect("addr");
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-            while let Ok((tcp, _)) = listener.accept().await {
-                tokio::spawn(ws_session(tcp, shared.clone()));
-            }
-        });
-    });
-    addr
+    crate::common::exchange::accept_in_background(move |tcp| ws_session(tcp, shared.clone()))
 }
 
 fn auth_ok(args: &Value) -> bool {

@@ -12,23 +12,7 @@ use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
 pub fn serve(app: Arc<App>) -> std::net::SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.set_nonblocking(true).expect("nonblocking");
-    let addr = listener.local_addr().expect("addr");
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-            while let Ok((tcp, _)) = listener.accept().await {
-                tokio::spawn(session(app.clone(), tcp));
-            }
-        });
-    });
-    addr
+    crate::common::exchange::accept_in_background(move |tcp| session(app.clone(), tcp))
 }
 
 fn drops(app: &App) -> usize {

@@ -33,6 +33,11 @@ impl SignalBook {
         self.lock().clone()
     }
 
+    /// What one source currently says (without copying the rest of the book).
+    pub fn source_signals(&self, source: &str) -> Option<BTreeMap<String, Signal>> {
+        self.lock().get(source).cloned()
+    }
+
     /// Ticks whenever the book changes.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.revision.subscribe()

@@ -135,7 +135,7 @@ impl SignalSource for FileSource {
         };
         let mut poll = tokio::time::interval(Duration::from_secs(2));
         loop {
-            let previous = book.snapshot().remove(&self.name);
+            let previous = book.source_signals(&self.name);
             match parse_file(&self.name, &self.path, previous.as_ref()) {
                 Ok(signals) => match book.replace_source(&self.name, signals) {
                     Ok(true) => {

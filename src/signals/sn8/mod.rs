@@ -195,7 +195,7 @@ impl Sn8Source {
     /// Signals for the book; a depth that did not change keeps its timestamp, so a quiet
     /// dump does not look like fresh news.
     fn signals(&self, book: &SignalBook, eval: &Evaluation) -> BTreeMap<String, Signal> {
-        let previous = book.snapshot().remove(&self.name).unwrap_or_default();
+        let previous = book.source_signals(&self.name).unwrap_or_default();
         let now = Utc::now();
         eval.depths
             .iter()

@@ -54,7 +54,7 @@ impl Intake {
         max_bytes: u64,
     ) -> Result<Intake, StateError> {
         let (journal, mut states) = WebhookJournal::open(dir, source, max_bytes)?;
-        let held = book.snapshot().remove(source).unwrap_or_default();
+        let held = book.source_signals(source).unwrap_or_default();
         for (symbol, signal) in &held {
             states
                 .entry(symbol.clone())

@@ -151,7 +151,7 @@ impl Default for RiskConfig {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoggingConfig {
-    /// A tracing filter such as `info` or `trade_engine=debug`; `RUST_LOG` wins when set.
+    /// A tracing filter such as `info` or `trade_engine=debug`; when unset, `RUST_LOG` (else `info`).
     #[serde(default)]
     pub level: Option<String>,
     /// `json` or `pretty`; the `--log-format` flag wins when given.

@@ -7,7 +7,7 @@ pub mod bybit;
 mod error;
 pub mod http;
 pub mod sim;
-pub mod ws;
+pub mod stream;
 
 pub use error::{RejectKind, VenueError};
 

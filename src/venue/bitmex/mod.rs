@@ -20,7 +20,7 @@ use crate::domain::{
     Quote, Symbol,
 };
 use crate::venue::http::RestConfig;
-use crate::venue::ws::{spawn_stream, StreamConfig, StreamTask};
+use crate::venue::stream::{spawn_stream, StreamConfig, StreamTask};
 use crate::venue::{CandleInterval, MarginMode, Venue, VenueError, VenueEvent};
 use async_trait::async_trait;
 use chrono::Utc;
@@ -317,15 +317,12 @@ impl Venue for BitmexVenue {
         if stream.is_none() {
             tokio::runtime::Handle::try_current().ok()?;
             let handler = BitmexStream::new(
+                self.ws_url.clone(),
                 BitmexSigner::new(self.key.clone(), self.secret.clone()),
                 self.ws_path.clone(),
                 self.marks.clone(),
             );
-            let mut config = StreamConfig::new(
-                format!("{}/bitmex", self.account),
-                self.ws_url.clone(),
-                HEARTBEAT,
-            );
+            let mut config = StreamConfig::new(format!("{}/bitmex", self.account), HEARTBEAT);
             // BitMEX allows 60 new connections per hour per IP: a stream that keeps failing
             // (bad key, outage) must settle at a few reconnects per hour.
             config.backoff_min = Duration::from_secs(1);

@@ -8,8 +8,9 @@
 use super::auth::{expires_in, BitmexSigner, EXPIRES_AFTER};
 use super::model::{num, WireExecution, WireOrder, WirePosition};
 use super::parse;
-use crate::venue::ws::{StreamError, StreamHandler};
+use crate::venue::stream::{Session, StreamError, StreamHandler};
 use crate::venue::VenueEvent;
+use async_trait::async_trait;
 use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -67,6 +68,7 @@ fn default_keys(table: &str) -> Vec<String> {
 }
 
 pub struct BitmexStream {
+    url: String,
     signer: BitmexSigner,
     /// The URL path that is signed (`/realtime`).
     path: String,
@@ -75,8 +77,14 @@ pub struct BitmexStream {
 }
 
 impl BitmexStream {
-    pub fn new(signer: BitmexSigner, path: impl Into<String>, marks: Marks) -> BitmexStream {
+    pub fn new(
+        url: impl Into<String>,
+        signer: BitmexSigner,
+        path: impl Into<String>,
+        marks: Marks,
+    ) -> BitmexStream {
         BitmexStream {
+            url: url.into(),
             signer,
             path: path.into(),
             tables: HashMap::new(),
@@ -235,8 +243,9 @@ impl BitmexStream {
     }
 }
 
+#[async_trait]
 impl StreamHandler for BitmexStream {
-    fn on_connect(&mut self) -> Result<Vec<String>, StreamError> {
+    async fn prepare(&mut self) -> Result<Session, StreamError> {
         // A new connection starts from new partials.
         self.tables.clear();
         let auth = self
@@ -244,7 +253,7 @@ impl StreamHandler for BitmexStream {
             .ws_auth_frame(&self.path, expires_in(EXPIRES_AFTER))
             .map_err(|e| StreamError::Auth(e.to_string()))?;
         let subscribe = serde_json::json!({ "op": "subscribe", "args": TOPICS }).to_string();
-        Ok(vec![auth, subscribe])
+        Ok(Session::websocket(self.url.clone(), vec![auth, subscribe]))
     }
 
     fn ping(&self) -> Option<String> {

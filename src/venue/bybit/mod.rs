@@ -15,7 +15,7 @@ use crate::domain::{
     Position, Quote, Side, Symbol,
 };
 use crate::venue::http::RestConfig;
-use crate::venue::ws::{spawn_stream, StreamConfig, StreamTask};
+use crate::venue::stream::{spawn_stream, StreamConfig, StreamTask};
 use crate::venue::{CandleInterval, MarginMode, RejectKind, Venue, VenueError, VenueEvent};
 use async_trait::async_trait;
 use auth::BybitSigner;
@@ -535,14 +535,10 @@ impl Venue for BybitVenue {
         let rx = self.events.subscribe();
         let mut stream = self.stream.lock().unwrap_or_else(|p| p.into_inner());
         if stream.is_none() && tokio::runtime::Handle::try_current().is_ok() {
-            let config = StreamConfig::new(
-                format!("{}/bybit", self.account),
-                self.ws_url.clone(),
-                stream::HEARTBEAT,
-            );
+            let config = StreamConfig::new(format!("{}/bybit", self.account), stream::HEARTBEAT);
             *stream = Some(spawn_stream(
                 config,
-                stream::PrivateStream::new(self.signer.clone()),
+                stream::PrivateStream::new(self.ws_url.clone(), self.signer.clone()),
                 self.events.clone(),
             ));
         }

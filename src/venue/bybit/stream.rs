@@ -1,13 +1,14 @@
 //! The private stream (`/v5/private`): authenticate, subscribe to `order`, `execution`,
 //! `position` and `wallet`, ping every 20 s (Bybit cuts silent sockets), and turn pushes into
-//! domain events. The shared client reconnects and replays `on_connect` (fresh signature,
+//! domain events. The shared client reconnects and replays `prepare` (fresh signature,
 //! same subscriptions) after every drop.
 
 use super::auth::{BybitSigner, WS_EXPIRES_AHEAD_MS};
 use super::model::{ExecutionRow, OrderRow, PositionRow, WsFrame};
 use super::parse;
-use crate::venue::ws::{StreamError, StreamHandler};
+use crate::venue::stream::{Session, StreamError, StreamHandler};
 use crate::venue::VenueEvent;
+use async_trait::async_trait;
 use rust_decimal::Decimal;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ pub const HEARTBEAT: Duration = Duration::from_secs(20);
 pub const TOPICS: [&str; 4] = ["order", "execution", "position", "wallet"];
 
 pub struct PrivateStream {
+    url: String,
     signer: Arc<BybitSigner>,
     /// Signed size per symbol and `positionIdx` (0 one-way, 1/2 hedge legs): a push carries
     /// one leg, the event carries the net.
@@ -29,8 +31,9 @@ pub struct PrivateStream {
 }
 
 impl PrivateStream {
-    pub fn new(signer: Arc<BybitSigner>) -> PrivateStream {
+    pub fn new(url: impl Into<String>, signer: Arc<BybitSigner>) -> PrivateStream {
         PrivateStream {
+            url: url.into(),
             signer,
             legs: HashMap::new(),
         }
@@ -60,8 +63,9 @@ impl PrivateStream {
     }
 }
 
+#[async_trait]
 impl StreamHandler for PrivateStream {
-    fn on_connect(&mut self) -> Result<Vec<String>, StreamError> {
+    async fn prepare(&mut self) -> Result<Session, StreamError> {
         // Legs are re-learnt from the pushes of the new connection.
         self.legs.clear();
         let expires = chrono::Utc::now().timestamp_millis() + WS_EXPIRES_AHEAD_MS;
@@ -70,10 +74,10 @@ impl StreamHandler for PrivateStream {
             "op": "subscribe",
             "args": TOPICS,
         });
-        Ok(vec![
-            self.signer.ws_auth_frame(expires),
-            subscribe.to_string(),
-        ])
+        Ok(Session::websocket(
+            self.url.clone(),
+            vec![self.signer.ws_auth_frame(expires), subscribe.to_string()],
+        ))
     }
 
     fn ping(&self) -> Option<String> {
@@ -148,10 +152,13 @@ mod tests {
     ));
 
     fn stream() -> PrivateStream {
-        PrivateStream::new(Arc::new(BybitSigner::new(
-            Secret::new("TEST_KEY"),
-            Secret::new("TEST_SECRET_0123456789"),
-        )))
+        PrivateStream::new(
+            "wss://stream.bybit.com/v5/private",
+            Arc::new(BybitSigner::new(
+                Secret::new("TEST_KEY"),
+                Secret::new("TEST_SECRET_0123456789"),
+            )),
+        )
     }
 
     fn push(name: &str) -> String {
@@ -161,7 +168,9 @@ mod tests {
 
     #[test]
     fn connect_frames_are_auth_then_subscribe() {
-        let frames = stream().on_connect().unwrap();
+        let session = futures::executor::block_on(stream().prepare()).unwrap();
+        assert_eq!(session.url, "wss://stream.bybit.com/v5/private");
+        let frames = session.frames;
         assert_eq!(frames.len(), 2);
         let auth: Value = serde_json::from_str(&frames[0]).unwrap();
         assert_eq!(auth["op"], "auth");

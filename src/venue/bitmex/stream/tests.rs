@@ -7,7 +7,15 @@ use rust_decimal_macros::dec;
 fn handler() -> (BitmexStream, Marks) {
     let marks = Marks::default();
     let signer = BitmexSigner::new(Secret::new("KEY"), Secret::new("SECRET"));
-    (BitmexStream::new(signer, "/realtime", marks.clone()), marks)
+    (
+        BitmexStream::new(
+            "wss://ws.bitmex.com/realtime",
+            signer,
+            "/realtime",
+            marks.clone(),
+        ),
+        marks,
+    )
 }
 
 fn frame(v: serde_json::Value) -> String {
@@ -25,7 +33,7 @@ fn rows(table: &str, action: &str, data: serde_json::Value) -> String {
 #[test]
 fn connect_authenticates_then_subscribes() {
     let (mut h, _) = handler();
-    let frames = h.on_connect().unwrap();
+    let frames = connect(&mut h);
     assert_eq!(frames.len(), 2);
     let auth: Value = serde_json::from_str(&frames[0]).unwrap();
     assert_eq!(auth["op"], "authKeyExpires");
@@ -47,7 +55,7 @@ fn connect_authenticates_then_subscribes() {
 #[test]
 fn rows_before_the_partial_are_discarded() {
     let (mut h, _) = handler();
-    h.on_connect().unwrap();
+    connect(&mut h);
     let early = rows(
         "order",
         "insert",
@@ -59,7 +67,7 @@ fn rows_before_the_partial_are_discarded() {
 #[test]
 fn order_updates_are_merged_by_key() {
     let (mut h, _) = handler();
-    h.on_connect().unwrap();
+    connect(&mut h);
     assert!(h
         .on_text(&partial("order", &["orderID"], serde_json::json!([])))
         .unwrap()
@@ -114,7 +122,7 @@ fn order_updates_are_merged_by_key() {
 #[test]
 fn trades_become_fills_and_positions_changes() {
     let (mut h, _) = handler();
-    h.on_connect().unwrap();
+    connect(&mut h);
     h.on_text(&partial("execution", &["execID"], serde_json::json!([])))
         .unwrap();
     h.on_text(&partial(
@@ -186,7 +194,7 @@ fn trades_become_fills_and_positions_changes() {
 #[test]
 fn instrument_marks_feed_the_cache() {
     let (mut h, marks) = handler();
-    h.on_connect().unwrap();
+    connect(&mut h);
     h.on_text(&partial(
         "instrument",
         &["symbol"],
@@ -208,7 +216,7 @@ fn instrument_marks_feed_the_cache() {
 #[test]
 fn reconnect_forgets_the_image_until_new_partials() {
     let (mut h, _) = handler();
-    h.on_connect().unwrap();
+    connect(&mut h);
     h.on_text(&partial(
         "margin",
         &["account", "currency"],
@@ -221,7 +229,7 @@ fn reconnect_forgets_the_image_until_new_partials() {
         serde_json::json!([{"account": 1, "currency": "XBt", "marginBalance": 1}]),
     );
     assert_eq!(h.on_text(&update).unwrap().len(), 1);
-    h.on_connect().unwrap();
+    connect(&mut h);
     assert!(h.on_text(&update).unwrap().is_empty());
 }
 
@@ -244,4 +252,9 @@ fn errors_and_acks() {
         h.on_text("garbage"),
         Err(StreamError::Protocol(_))
     ));
+}
+
+/// The frames of one connection (what the stream layer sends after connecting).
+fn connect(h: &mut BitmexStream) -> Vec<String> {
+    futures::executor::block_on(h.prepare()).unwrap().frames
 }

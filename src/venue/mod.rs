@@ -4,6 +4,7 @@
 
 pub mod bitmex;
 pub mod bybit;
+pub mod common;
 mod error;
 pub mod http;
 pub mod sim;

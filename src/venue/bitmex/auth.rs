@@ -6,7 +6,6 @@
 use crate::config::Secret;
 use crate::venue::http::{PreparedRequest, Signer};
 use crate::venue::VenueError;
-use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -22,10 +21,7 @@ pub fn string_to_sign(verb: &str, path_and_query: &str, expires: u64, body: &str
 
 /// Lowercase hex HMAC-SHA256 of `message` keyed with the secret's UTF-8 bytes.
 pub fn hmac_hex(secret: &str, message: &str) -> Result<String, VenueError> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
-        .map_err(|e| VenueError::Local(format!("cannot key HMAC-SHA256: {e}")))?;
-    mac.update(message.as_bytes());
-    Ok(hex::encode(mac.finalize().into_bytes()))
+    Ok(crate::venue::common::hmac::sha256_hex(secret, message))
 }
 
 /// UNIX seconds `after` from now.

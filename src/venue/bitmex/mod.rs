@@ -19,6 +19,7 @@ use crate::domain::{
     AccountValue, Candle, Instrument, OpenOrder, OrderAck, OrderKind, OrderRequest, Position,
     Quote, Symbol,
 };
+use crate::venue::common::{self, CredentialField, Endpoints, TtlCache};
 use crate::venue::http::RestConfig;
 use crate::venue::stream::{spawn_stream, StreamConfig, StreamTask};
 use crate::venue::{CandleInterval, MarginMode, Venue, VenueError, VenueEvent};
@@ -28,17 +29,20 @@ use model::WireInstrument;
 use parse::UsdRate;
 use rest::Rest;
 use rust_decimal::Decimal;
-use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use stream::{BitmexStream, Marks, MARK_FRESH};
 use tokio::sync::broadcast;
 use url::Url;
 
-pub const LIVE_REST: &str = "https://www.bitmex.com";
-pub const TESTNET_REST: &str = "https://testnet.bitmex.com";
-pub const LIVE_WS: &str = "wss://ws.bitmex.com/realtime";
-pub const TESTNET_WS: &str = "wss://ws.testnet.bitmex.com/realtime";
+pub const REST_HOSTS: Endpoints = Endpoints {
+    live: "https://www.bitmex.com",
+    testnet: "https://testnet.bitmex.com",
+};
+pub const WS_HOSTS: Endpoints = Endpoints {
+    live: "wss://ws.bitmex.com/realtime",
+    testnet: "wss://ws.testnet.bitmex.com/realtime",
+};
 /// Instrument metadata (lot, tick, multipliers) is re-read this often.
 const INSTRUMENT_TTL: Duration = Duration::from_secs(3600);
 /// The stream pings after this much quiet and reconnects after three times as long.
@@ -52,7 +56,7 @@ pub struct BitmexVenue {
     ws_path: String,
     key: Secret,
     secret: Secret,
-    instruments: Mutex<HashMap<String, (WireInstrument, Instant)>>,
+    instruments: TtlCache<WireInstrument>,
     marks: Marks,
     events: broadcast::Sender<VenueEvent>,
     stream: Mutex<Option<StreamTask>>,
@@ -61,47 +65,35 @@ pub struct BitmexVenue {
 /// The REST base (scheme, host, port) from `rest_url`; a trailing `/api/v1` is accepted and
 /// dropped because every path is signed with it.
 fn rest_base(account: &AccountConfig) -> Result<Url, VenueError> {
-    let default = if account.testnet {
-        TESTNET_REST
-    } else {
-        LIVE_REST
-    };
-    let raw = account.rest_url.as_deref().unwrap_or(default);
-    let trimmed = raw.trim_end_matches('/');
-    let trimmed = trimmed.strip_suffix(rest::API_PREFIX).unwrap_or(trimmed);
-    let url = Url::parse(trimmed).map_err(|e| {
-        VenueError::Local(format!(
-            "account {}: bad rest_url {raw:?}: {e}",
-            account.name
-        ))
-    })?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(VenueError::Local(format!(
-            "account {}: rest_url {raw:?} must be http(s)",
-            account.name
-        )));
-    }
+    let mut url = common::rest_url(account, &REST_HOSTS)?;
+    let path = url.path().trim_end_matches('/');
+    let path = path
+        .strip_suffix(rest::API_PREFIX)
+        .unwrap_or(path)
+        .to_string();
+    url.set_path(&path);
     Ok(url)
 }
 
 /// The stream URL and the path its signature covers (`/realtime`).
 fn ws_endpoint(account: &AccountConfig) -> Result<(String, String), VenueError> {
-    let default = if account.testnet { TESTNET_WS } else { LIVE_WS };
-    let raw = account.ws_url.as_deref().unwrap_or(default);
-    let url = Url::parse(raw).map_err(|e| {
-        VenueError::Local(format!("account {}: bad ws_url {raw:?}: {e}", account.name))
-    })?;
+    let url = common::stream_url(account, &WS_HOSTS)?;
     if !matches!(url.scheme(), "ws" | "wss") {
         return Err(VenueError::Local(format!(
-            "account {}: ws_url {raw:?} must be ws(s)",
-            account.name
+            "account \"{}\": ws_url {:?} must start with ws:// or wss://",
+            account.name,
+            url.as_str()
         )));
     }
     let path = match url.path() {
         "" | "/" => "/realtime".to_string(),
         p => p.to_string(),
     };
-    Ok((raw.to_string(), path))
+    let raw = account
+        .ws_url
+        .clone()
+        .unwrap_or_else(|| url.as_str().to_string());
+    Ok((raw, path))
 }
 
 impl BitmexVenue {
@@ -109,17 +101,8 @@ impl BitmexVenue {
         account: &AccountConfig,
         credential: Option<&Credential>,
     ) -> Result<BitmexVenue, VenueError> {
-        let present = |s: Option<&Secret>| s.filter(|s| !s.is_empty()).cloned();
-        let (Some(key), Some(secret)) = (
-            present(credential.and_then(|c| c.api_key.as_ref())),
-            present(credential.and_then(|c| c.api_secret.as_ref())),
-        ) else {
-            return Err(VenueError::Auth(format!(
-                "account {}: bitmex needs api_key and api_secret (credentials entry {:?})",
-                account.name,
-                account.credentials.as_deref().unwrap_or("<none>")
-            )));
-        };
+        let key = common::required("bitmex", account, credential, CredentialField::ApiKey)?;
+        let secret = common::required("bitmex", account, credential, CredentialField::ApiSecret)?;
         let config = RestConfig {
             venue: "bitmex",
             base: rest_base(account)?,
@@ -136,7 +119,7 @@ impl BitmexVenue {
             ws_path,
             key,
             secret,
-            instruments: Mutex::new(HashMap::new()),
+            instruments: TtlCache::new(INSTRUMENT_TTL),
             marks: Marks::default(),
             events,
             stream: Mutex::new(None),
@@ -144,10 +127,7 @@ impl BitmexVenue {
     }
 
     fn cached_row(&self, native: &str) -> Option<WireInstrument> {
-        let map = self.instruments.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(native)
-            .filter(|(_, at)| at.elapsed() < INSTRUMENT_TTL)
-            .map(|(row, _)| row.clone())
+        self.instruments.get(native)
     }
 
     /// The instrument row, read fresh from REST (and cached).
@@ -157,8 +137,7 @@ impl BitmexVenue {
             .instrument(native)
             .await?
             .ok_or_else(|| VenueError::UnknownSymbol(native.to_string()))?;
-        let mut map = self.instruments.lock().unwrap_or_else(|p| p.into_inner());
-        map.insert(native.to_string(), (row.clone(), Instant::now()));
+        self.instruments.insert(native, row.clone());
         Ok(row)
     }
 

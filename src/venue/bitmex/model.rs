@@ -7,41 +7,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
-/// Decimal deserialisation from JSON numbers or strings, via the number's text.
-pub mod num {
-    use rust_decimal::Decimal;
-    use serde::{Deserialize, Deserializer};
-    use serde_json::Value;
-    use std::str::FromStr;
-
-    /// A JSON number or numeric string as an exact decimal. serde_json prints a float with
-    /// the shortest text that reads back to the same value, so "97849.76" stays 97849.76.
-    pub fn from_value(value: &Value) -> Option<Decimal> {
-        let text = match value {
-            Value::Number(n) => n.to_string(),
-            Value::String(s) => s.trim().to_string(),
-            _ => return None,
-        };
-        if text.contains(['e', 'E']) {
-            Decimal::from_scientific(&text).ok()
-        } else {
-            Decimal::from_str(&text).ok()
-        }
-    }
-
-    /// `null`, a missing field or an empty string read as `None`; anything else must be a
-    /// number.
-    pub fn opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
-        let value = Option::<Value>::deserialize(d)?;
-        match value {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-            Some(v) => from_value(&v)
-                .map(Some)
-                .ok_or_else(|| serde::de::Error::custom(format!("not a number: {v}"))),
-        }
-    }
-}
+pub use crate::venue::common::num;
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]

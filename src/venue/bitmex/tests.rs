@@ -24,7 +24,7 @@ fn hosts_follow_testnet_and_overrides() {
         rest_base(&live).unwrap().as_str(),
         "https://www.bitmex.com/"
     );
-    assert_eq!(ws_endpoint(&live).unwrap().0, LIVE_WS);
+    assert_eq!(ws_endpoint(&live).unwrap().0, WS_HOSTS.live);
     let test = account(serde_json::json!({"testnet": true}));
     assert_eq!(
         rest_base(&test).unwrap().as_str(),
@@ -32,7 +32,7 @@ fn hosts_follow_testnet_and_overrides() {
     );
     assert_eq!(
         ws_endpoint(&test).unwrap(),
-        (TESTNET_WS.to_string(), "/realtime".to_string())
+        (WS_HOSTS.testnet.to_string(), "/realtime".to_string())
     );
     let local = account(serde_json::json!({
         "rest_url": "http://127.0.0.1:9000/api/v1/",

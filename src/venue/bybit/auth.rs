@@ -9,7 +9,6 @@
 use crate::config::Secret;
 use crate::venue::http::{PreparedRequest, Signer};
 use crate::venue::VenueError;
-use hmac::{Hmac, Mac};
 use reqwest::Method;
 use sha2::{Digest, Sha256};
 
@@ -100,13 +99,7 @@ pub fn ws_string_to_sign(expires_ms: i64) -> String {
 
 /// Lowercase hex HMAC-SHA256 of `message` keyed by the UTF-8 bytes of `secret`.
 pub fn hmac_hex(secret: &str, message: &str) -> String {
-    // HMAC takes keys of any length, so this never fails; were it to, an empty signature is
-    // refused by Bybit (retCode 10004) instead of bringing the daemon down.
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
-        return String::new();
-    };
-    mac.update(message.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
+    crate::venue::common::hmac::sha256_hex(secret, message)
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use crate::domain::{
     AccountValue, Candle, Instrument, OpenOrder, OrderAck, OrderKind, OrderRequest, OrderStatus,
     Position, Quote, Side, Symbol,
 };
+use crate::venue::common::{self, CredentialField, TtlCache};
 use crate::venue::http::RestConfig;
 use crate::venue::stream::{spawn_stream, StreamConfig, StreamTask};
 use crate::venue::{CandleInterval, MarginMode, RejectKind, Venue, VenueError, VenueEvent};
@@ -26,7 +27,7 @@ use rest::{wire_leverage, wire_number, Rest};
 use rust_decimal::Decimal;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::broadcast;
 use url::Url;
 
@@ -58,43 +59,14 @@ impl BybitConfig {
         account: &AccountConfig,
         credential: Option<&Credential>,
     ) -> Result<BybitConfig, VenueError> {
-        let missing = |what: &str| {
-            VenueError::Auth(format!(
-                "bybit account \"{}\": no {what} in credentials entry {:?}",
-                account.name,
-                account
-                    .credentials
-                    .as_deref()
-                    .unwrap_or("(none configured)")
-            ))
-        };
-        let credential = credential.ok_or_else(|| missing("credentials"))?;
-        let api_key = credential
-            .api_key
-            .clone()
-            .filter(|k| !k.is_empty())
-            .ok_or_else(|| missing("api_key"))?;
-        let api_secret = credential
-            .api_secret
-            .clone()
-            .filter(|k| !k.is_empty())
-            .ok_or_else(|| missing("api_secret"))?;
-        let (rest_default, ws_default) = if account.testnet {
-            (rest::TESTNET_REST, stream::TESTNET_PRIVATE)
-        } else {
-            (rest::MAINNET_REST, stream::MAINNET_PRIVATE)
-        };
-        let rest_text = account.rest_url.as_deref().unwrap_or(rest_default);
-        let rest_url = Url::parse(rest_text).map_err(|e| {
-            VenueError::Local(format!(
-                "bybit account \"{}\": bad rest_url {rest_text:?}: {e}",
-                account.name
-            ))
-        })?;
+        let credential = |field| common::required("bybit", account, credential, field);
+        let api_key = credential(CredentialField::ApiKey)?;
+        let api_secret = credential(CredentialField::ApiSecret)?;
+        let rest_url = common::rest_url(account, &rest::HOSTS)?;
         Ok(BybitConfig {
             account: account.name.clone(),
             rest_url,
-            ws_url: account.ws_url.clone().unwrap_or_else(|| ws_default.into()),
+            ws_url: common::stream_url(account, &stream::HOSTS)?.to_string(),
             timeout: Duration::from_millis(account.timeout_ms.max(1)),
             api_key,
             api_secret,
@@ -107,7 +79,7 @@ pub struct BybitVenue {
     rest: Rest,
     signer: Arc<BybitSigner>,
     ws_url: String,
-    instruments: Mutex<HashMap<String, (Instrument, Instant)>>,
+    instruments: TtlCache<Instrument>,
     /// Position mode per symbol, learnt from position lists: true = hedge (two legs).
     hedge: Mutex<HashMap<String, bool>>,
     events: broadcast::Sender<VenueEvent>,
@@ -134,7 +106,7 @@ impl BybitVenue {
             rest,
             signer,
             ws_url: config.ws_url,
-            instruments: Mutex::new(HashMap::new()),
+            instruments: TtlCache::new(INSTRUMENT_TTL),
             hedge: Mutex::new(HashMap::new()),
             events: broadcast::channel(1024).0,
             stream: Mutex::new(None),
@@ -270,15 +242,8 @@ impl Venue for BybitVenue {
     }
 
     async fn instrument(&self, native: &str) -> Result<Instrument, VenueError> {
-        if let Some((inst, at)) = self
-            .instruments
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(native)
-        {
-            if at.elapsed() < INSTRUMENT_TTL {
-                return Ok(inst.clone());
-            }
+        if let Some(inst) = self.instruments.get(native) {
+            return Ok(inst);
         }
         let category = Category::for_symbol(native);
         let rows = self.rest.instruments(category, native).await?;
@@ -286,10 +251,7 @@ impl Venue for BybitVenue {
             VenueError::UnknownSymbol(format!("{native} ({} on bybit)", category.as_str()))
         })?;
         let inst = parse::instrument(row, category)?;
-        self.instruments
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(native.to_string(), (inst.clone(), Instant::now()));
+        self.instruments.insert(native, inst.clone());
         Ok(inst)
     }
 

@@ -14,7 +14,6 @@ use chrono::{DateTime, TimeZone, Utc};
 use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
-use std::str::FromStr;
 use std::time::Duration;
 
 /// Who asked what, for error messages that say which account and endpoint failed.
@@ -102,21 +101,14 @@ pub fn ret_code_error(code: i64, msg: &str, ctx: Ctx<'_>) -> VenueError {
     }
 }
 
-/// A required decimal field. Bybit sends plain decimals; scientific notation is accepted too
-/// because an exchange payload once changed to it silently (bug #34 of the tool we replace).
+/// A required decimal field (plain decimals; scientific notation accepted, see common::num).
 pub fn num(field: &str, s: &str) -> Result<Decimal, VenueError> {
-    opt_num(s).ok_or_else(|| VenueError::Decode(format!("field {field} is not a number: {s:?}")))
+    crate::venue::common::num::required(field, s)
 }
 
 /// An optional decimal: `""` means absent.
 pub fn opt_num(s: &str) -> Option<Decimal> {
-    let s = s.trim();
-    if s.is_empty() {
-        return None;
-    }
-    Decimal::from_str(s)
-        .or_else(|_| Decimal::from_scientific(s))
-        .ok()
+    crate::venue::common::num::parse_text(s)
 }
 
 /// A price field where `"0"` also means "none" (market orders, orders without fills).

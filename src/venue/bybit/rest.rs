@@ -7,6 +7,7 @@ use super::model::{
     AccountInfo, Category, InstrumentRow, OrderRow, Page, PositionRow, TickerRow, WalletRow,
 };
 use super::parse::{self, Ctx, IP_BAN};
+use crate::venue::common::Endpoints;
 use crate::venue::http::{
     encode_query, header_u64, retry_after_header, snippet, Dialect, LimitPolicy, PreparedRequest,
     Rate, RestClient, RestConfig,
@@ -20,8 +21,10 @@ use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub const MAINNET_REST: &str = "https://api.bybit.com";
-pub const TESTNET_REST: &str = "https://api-testnet.bybit.com";
+pub const HOSTS: Endpoints = Endpoints {
+    live: "https://api.bybit.com",
+    testnet: "https://api-testnet.bybit.com",
+};
 
 /// Pages read at most from one list endpoint (200 positions / 50 orders a page).
 const MAX_PAGES: usize = 20;

@@ -6,6 +6,7 @@
 use super::auth::{BybitSigner, WS_EXPIRES_AHEAD_MS};
 use super::model::{ExecutionRow, OrderRow, PositionRow, WsFrame};
 use super::parse;
+use crate::venue::common::Endpoints;
 use crate::venue::stream::{Session, StreamError, StreamHandler};
 use crate::venue::VenueEvent;
 use async_trait::async_trait;
@@ -14,8 +15,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub const MAINNET_PRIVATE: &str = "wss://stream.bybit.com/v5/private";
-pub const TESTNET_PRIVATE: &str = "wss://stream-testnet.bybit.com/v5/private";
+pub const HOSTS: Endpoints = Endpoints {
+    live: "wss://stream.bybit.com/v5/private",
+    testnet: "wss://stream-testnet.bybit.com/v5/private",
+};
 
 /// Bybit recommends a ping every 20 s.
 pub const HEARTBEAT: Duration = Duration::from_secs(20);

@@ -161,8 +161,7 @@ fn creates_for(s: &BybitServer, native: &str) -> usize {
         .iter()
         .filter(|r| r.path_and_query == "/v5/order/create")
         .filter(|r| {
-            serde_json::from_str::<serde_json::Value>(&r.body)
-                .is_ok_and(|b| b["symbol"] == native)
+            serde_json::from_str::<serde_json::Value>(&r.body).is_ok_and(|b| b["symbol"] == native)
         })
         .count()
 }

@@ -153,3 +153,107 @@ fn converges_flips_and_isolates_a_bad_credential() {
     assert!(d.log_text().contains("credentials refused by the venue"));
     assert_eq!(d.stop().code(), Some(0));
 }
+
+/// Order creations the server saw for `native` (from its own request log).
+fn creates_for(s: &BybitServer, native: &str) -> usize {
+    s.exchange
+        .requests()
+        .iter()
+        .filter(|r| r.path_and_query == "/v5/order/create")
+        .filter(|r| {
+            serde_json::from_str::<serde_json::Value>(&r.body).is_ok_and(|b| b["symbol"] == native)
+        })
+        .count()
+}
+
+fn cycle_number(s: &serde_json::Value) -> u64 {
+    s["cycle"]["number"].as_u64().unwrap_or_default()
+}
+
+/// Issue 8, item 14: an opening order Bybit refuses with 110007 (margin used up) is sent
+/// once, not again at every reconcile nor at every cycle another symbol's change starts; the
+/// symbol's own target change sends it again.
+#[test]
+fn a_margin_refusal_is_sent_once_not_every_cycle() {
+    let server = server();
+    server
+        .extra
+        .lock()
+        .unwrap()
+        .no_margin_for
+        .insert("BTCUSDT".into());
+    let engine = serde_json::json!({
+        "accounts": [{"name": "bybit-good", "venue": "bybit", "credentials": "bybit_good",
+             "rest_url": server.rest_url, "ws_url": server.ws_url, "timeout_ms": 3000}],
+        "sources": [{"name": "manual", "kind": "file", "path": "signals/manual.json"}],
+        "cycle": {"reconcile_interval_secs": 1, "debounce_ms": 50},
+    })
+    .to_string();
+    let cfg = config_dir(&[
+        ("engine.json", &engine),
+        ("credentials.json", &credentials()),
+        ("signal_weights.json", SIM_WEIGHTS),
+        ("signals/manual.json", r#"{"BTCUSDT": {"depth": 0.5}}"#),
+    ]);
+    let state = tempfile::tempdir().unwrap();
+    let d = Daemon::start(cfg.path(), state.path());
+
+    let s = d.wait_until("BTC held after the refusal", WAIT, |s| {
+        symbol(s, "bybit-good", "BTCUSDT").is_some_and(|b| !b["cooldown"].is_null())
+    });
+    let cooldown = symbol(&s, "bybit-good", "BTCUSDT").unwrap()["cooldown"].clone();
+    assert_eq!(cooldown["kind"], "insufficient_margin", "{cooldown}");
+    let reason = cooldown["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("110007") && reason.contains("ab not enough for new order"),
+        "{reason}"
+    );
+    let refused_in = cycle_number(&s);
+
+    // Four ETH target changes, each opening more ETH (no reduction frees margin); each one is
+    // seen through at the venue, so a cycle ran after it.
+    for (depth, qty) in [
+        ("-0.2", dec!(-0.33)),
+        ("-0.4", dec!(-0.66)),
+        ("-0.6", dec!(-1)),
+        ("-0.8", dec!(-1.33)),
+    ] {
+        write(
+            cfg.path(),
+            "signals/manual.json",
+            &format!(r#"{{"BTCUSDT": {{"depth": 0.5}}, "ETHUSDT": {{"depth": {depth}}}}}"#),
+        );
+        d.wait_until("ETH follows its target", WAIT, |_| {
+            server.exchange.position("ETHUSDT") == qty
+        });
+    }
+    // ...and reconciles (every second): cycle n has finished once n + 1 has started.
+    d.wait_until("three more cycles", WAIT, |s| {
+        cycle_number(s) >= refused_in + 4 + 3
+    });
+    assert_eq!(
+        creates_for(&server, "BTCUSDT"),
+        1,
+        "the refused BTC order went out again\n{}",
+        d.log_text()
+    );
+    assert!(server.exchange.position("BTCUSDT").is_zero());
+
+    // Margin is back and BTC's own target changes: its order goes out again, and fills.
+    server.extra.lock().unwrap().no_margin_for.clear();
+    write(
+        cfg.path(),
+        "signals/manual.json",
+        r#"{"BTCUSDT": {"depth": 0.4}, "ETHUSDT": {"depth": -0.8}}"#,
+    );
+    // 10,000 USD × 0.4 × leverage 2 / 60,000 = 0.133.
+    d.wait_until("BTC opened after its target changed", WAIT, |_| {
+        server.exchange.position("BTCUSDT") == dec!(0.133)
+    });
+    assert_eq!(creates_for(&server, "BTCUSDT"), 2);
+    let s = d.wait_until("cooldown gone from status", WAIT, |s| {
+        symbol(s, "bybit-good", "BTCUSDT").is_some_and(|b| b["cooldown"].is_null())
+    });
+    assert_eq!(account(&s, "bybit-good").unwrap()["state"], "ok");
+    assert_eq!(d.stop().code(), Some(0));
+}

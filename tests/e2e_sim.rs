@@ -382,3 +382,61 @@ fn risk_caps_limit_notional_per_symbol_and_account() {
     assert_eq!(btc, dec!(0.012), "{btc}");
     assert_eq!(eth, dec!(0.25), "{eth}");
 }
+
+/// Issue 8, item 14, on the sim: an order beyond the account's margin is refused by the sim,
+/// shown in `/status` with the reason, and not sent again at the following cycles.
+#[test]
+fn an_order_beyond_the_margin_is_refused_once_and_shown() {
+    let engine = SIM_ENGINE.replace(
+        r#""reconcile_interval_secs": 2"#,
+        r#""reconcile_interval_secs": 1"#,
+    );
+    let cfg = config_dir(&[
+        ("engine.json", &engine),
+        ("signal_weights.json", SIM_WEIGHTS),
+        ("signals/manual.json", r#"{"BTCUSDT": {"depth": 0.7}}"#),
+    ]);
+    let state = tempfile::tempdir().unwrap();
+    let d = Daemon::start(cfg.path(), state.path());
+    // 10,000 USD × 0.7 × leverage 2 = 14,000 USD of BTC: 7,000 USD of margin.
+    d.wait_until("BTC open", WAIT, |s| position(s, "BTCUSDT") == dec!(0.233));
+    // ETH 0.5 × 0.8 = 4,000 USD at leverage 1 would take the margin to 11,000 USD.
+    write(
+        cfg.path(),
+        "signals/manual.json",
+        r#"{"BTCUSDT": {"depth": 0.7}, "ETHUSDT": {"depth": 0.8}}"#,
+    );
+    let s = d.wait_until("ETH held after the refusal", WAIT, |s| {
+        symbol(s, "sim-a", "ETHUSDT").is_some_and(|e| !e["cooldown"].is_null())
+    });
+    let eth = symbol(&s, "sim-a", "ETHUSDT").unwrap().clone();
+    assert_eq!(eth["cooldown"]["kind"], "insufficient_margin", "{eth}");
+    assert!(
+        eth["cooldown"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("insufficient margin")),
+        "{eth}"
+    );
+    assert_eq!(eth["last_order"]["status"], "rejected");
+    let refused = eth["last_order"]["client_order_id"].clone();
+    let n = s["cycle"]["number"].as_u64().unwrap_or_default();
+    let s = d.wait_until("two more cycles finished", WAIT, |s| {
+        s["cycle"]["number"].as_u64().unwrap_or_default() >= n + 3
+    });
+    let eth = symbol(&s, "sim-a", "ETHUSDT").unwrap();
+    assert_eq!(
+        eth["last_order"]["client_order_id"], refused,
+        "no new ETH order was sent: {eth}"
+    );
+    assert!(!eth["cooldown"].is_null());
+
+    // A target that fits (2,500 USD) is a change of ETH's own target: it goes out.
+    write(
+        cfg.path(),
+        "signals/manual.json",
+        r#"{"BTCUSDT": {"depth": 0.7}, "ETHUSDT": {"depth": 0.5}}"#,
+    );
+    let s = d.wait_until("ETH open", WAIT, |s| position(s, "ETHUSDT") == dec!(0.83));
+    assert!(symbol(&s, "sim-a", "ETHUSDT").unwrap()["cooldown"].is_null());
+    assert_eq!(d.stop().code(), Some(0));
+}

@@ -1,6 +1,7 @@
 //! Level two: one account's cycle. One snapshot of account value, positions and open orders;
 //! then every symbol in parallel under the account's semaphore.
 
+use super::cooldown::{self, Cooldowns};
 use super::health::Health;
 use super::symbol::{SymbolJob, SymbolOutcome};
 use super::Metrics;
@@ -38,6 +39,8 @@ pub struct AccountRuntime {
     health: Health,
     /// Leverage last set per native symbol, so it is set only when it changes.
     leverage_set: Arc<std::sync::Mutex<HashMap<String, Decimal>>>,
+    /// Opening orders held after refusals; kept across cycles, whatever started them.
+    pub(super) cooldowns: Arc<std::sync::Mutex<Cooldowns>>,
 }
 
 /// One symbol's share of the account's work this cycle.
@@ -62,6 +65,7 @@ impl AccountRuntime {
             venue,
             health: Health::default(),
             leverage_set: Default::default(),
+            cooldowns: Default::default(),
         }
     }
 
@@ -101,6 +105,13 @@ impl AccountRuntime {
         };
 
         let symbols = self.symbol_targets(work, &value, &positions, venue.as_ref());
+        cooldown::observe_cycle(
+            &self.cooldowns,
+            &value,
+            symbols
+                .iter()
+                .map(|t| (t.symbol.as_str(), t.depth, t.leverage)),
+        );
         let base_allowed = self.allowed(work, &value);
         let semaphore = Arc::new(Semaphore::new(self.config.max_concurrent_symbols.max(1)));
         let positions: Arc<BTreeMap<String, Position>> = Arc::new(
@@ -137,6 +148,7 @@ impl AccountRuntime {
                 cache: work.cache.clone(),
                 metrics: work.metrics.clone(),
                 leverage_set: self.leverage_set.clone(),
+                cooldowns: self.cooldowns.clone(),
                 cycle: work.cycle,
             };
             let semaphore = semaphore.clone();
@@ -172,6 +184,7 @@ impl AccountRuntime {
             Some(e) => self.fail(work, &e),
             None => self.health.success(),
         }
+        cooldown::publish(&self.cooldowns, &work.cache, &name);
         let health = self.health.state();
         let last_error = self.health.last_error.clone();
         work.cache.update_account(&name, |a| {

@@ -142,6 +142,16 @@ impl Engine {
         self.handles.clone()
     }
 
+    /// The cooldowns of an account, between cycles (tests move their clock).
+    #[cfg(test)]
+    pub(super) fn cooldowns(
+        &self,
+        account: &str,
+    ) -> Option<Arc<std::sync::Mutex<super::cooldown::Cooldowns>>> {
+        let runtime = self.accounts.get(account)?.try_lock().ok()?;
+        Some(runtime.cooldowns.clone())
+    }
+
     /// Brings the account runtimes in line with the current config (done by `run` on start
     /// and on every reload; tests that drive `cycle` directly call it first).
     pub fn prepare(&mut self) {

@@ -3,6 +3,7 @@
 
 mod account;
 pub mod client_id;
+mod cooldown;
 mod engine;
 pub mod health;
 pub mod planner;

@@ -2,6 +2,7 @@
 //! orders one after the other, each journaled under its deterministic id before it is sent.
 
 use super::client_id::client_order_id;
+use super::cooldown::Cooldowns;
 use super::planner::{plan, Allowed, PlanInput};
 use super::Metrics;
 use crate::config::{AccountConfig, RiskConfig};
@@ -53,6 +54,8 @@ pub struct SymbolJob {
     pub cache: Arc<ExecutionCache>,
     pub metrics: Arc<Metrics>,
     pub leverage_set: Arc<std::sync::Mutex<HashMap<String, Decimal>>>,
+    /// The account's cooldowns after refused opening orders (see `cooldown`).
+    pub cooldowns: Arc<std::sync::Mutex<Cooldowns>>,
     pub cycle: u64,
 }
 
@@ -102,6 +105,9 @@ impl SymbolJob {
                 allowed = Allowed::ReduceOnly;
             }
         }
+        if allowed == Allowed::Any && self.opening_held() {
+            allowed = Allowed::ReduceOnly;
+        }
         let usd_per_unit = instrument.usd_per_unit(quote.mark, quote.quote_to_usd);
         // The planner gets the unrounded target (its dead-band needs it); status shows the
         // quantity actually aimed for.
@@ -148,7 +154,9 @@ impl SymbolJob {
         let mut position = self.position;
         for (step, intent) in plan.intents.iter().enumerate() {
             let cid = client_order_id(&self.account.name, &self.symbol, plan_no, step as u32);
-            match self.execute(intent, plan_no, step as u32, &cid).await? {
+            let outcome = self.execute(intent, plan_no, step as u32, &cid).await;
+            self.note_outcome(intent, &outcome, usd_per_unit);
+            match outcome? {
                 Some(ack) if ack.status == OrderStatus::Filled => {
                     position += ack.filled_qty * intent.side.sign();
                 }

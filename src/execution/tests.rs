@@ -424,3 +424,188 @@ async fn a_leftover_order_of_ours_is_cancelled_before_planning() {
     // 0.1 target minus the manual 0.02 still pending.
     assert_eq!(w.position().await, dec!(0.08));
 }
+
+fn book_of(revision: u64, depths: &[(&str, Decimal)]) -> Arc<TargetBook> {
+    let targets = depths
+        .iter()
+        .map(|(symbol, depth)| {
+            let target = Target {
+                depth: *depth,
+                leverage: dec!(1),
+                sources: BTreeMap::new(),
+            };
+            (symbol.to_string(), target)
+        })
+        .collect();
+    Arc::new(TargetBook { revision, targets })
+}
+
+impl World {
+    /// A cycle started by a change of the targets to `depths`.
+    async fn set(&mut self, depths: &[(&str, Decimal)]) {
+        let revision = self.targets.borrow().revision + 1;
+        let _ = self.targets.send(book_of(revision, depths));
+        self.engine.cycle("targets changed").await;
+    }
+    /// Orders sent for `native`.
+    fn placed_for(&self, native: &str) -> Vec<OrderRequest> {
+        self.placed()
+            .into_iter()
+            .filter(|o| o.native == native)
+            .collect()
+    }
+    /// The `/status` entry of a symbol, as JSON.
+    fn status_of(&self, symbol: &str) -> serde_json::Value {
+        let status = serde_json::to_value(crate::server::build_status(&self.engine.handles()))
+            .expect("status serialises");
+        status["accounts"][0]["symbols"]
+            .as_array()
+            .and_then(|symbols| symbols.iter().find(|s| s["symbol"] == symbol).cloned())
+            .unwrap_or_default()
+    }
+    fn age_cooldowns(&self, secs: i64) {
+        self.engine
+            .cooldowns("t")
+            .expect("account runtime")
+            .lock()
+            .unwrap()
+            .age(chrono::Duration::seconds(secs));
+    }
+}
+
+#[tokio::test]
+async fn a_margin_refusal_holds_opening_orders_across_cycles_but_not_reductions() {
+    let mut w = world(None);
+    let btc = |d: Decimal| ("BTCUSDT", d);
+    w.set(&[btc(dec!(0.3))]).await;
+    assert_eq!(w.position().await, dec!(0.05));
+    // The venue refuses the increase once; sent again, it would fill.
+    w.venue
+        .script
+        .lock()
+        .unwrap()
+        .push_back(Script::Reject(RejectKind::InsufficientFunds));
+    w.set(&[btc(dec!(0.6))]).await;
+    assert_eq!(w.placed_for("BTCUSDT").len(), 2);
+
+    let cooldown = w.status_of("BTCUSDT")["cooldown"].clone();
+    assert_eq!(cooldown["kind"], "insufficient_margin", "{cooldown}");
+    assert!(
+        cooldown["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("scripted rejection")),
+        "{cooldown}"
+    );
+    assert_eq!(cooldown["strikes"], 1);
+    assert_eq!(
+        (cooldown["side"].as_str(), cooldown["qty"].as_str()),
+        (Some("buy"), Some("0.05"))
+    );
+
+    // A timer cycle, and cycles started by another symbol's target changes (each opening
+    // more ETH, so no reduction frees margin): BTC's refused order is not sent again.
+    w.engine.cycle("reconcile").await;
+    for eth in [dec!(0.02), dec!(0.04), dec!(0.06), dec!(0.08)] {
+        w.set(&[btc(dec!(0.6)), ("ETHUSDT", eth)]).await;
+    }
+    assert_eq!(w.placed_for("ETHUSDT").len(), 4, "ETH trades meanwhile");
+    assert_eq!(
+        w.placed_for("BTCUSDT").len(),
+        2,
+        "the refused order is not re-sent: {:#?}",
+        w.placed_for("BTCUSDT")
+    );
+    assert_eq!(w.position().await, dec!(0.05));
+    assert_eq!(w.status_of("BTCUSDT")["cooldown"]["strikes"], 1);
+
+    // A reduction of the same symbol still goes out: a manual buy puts BTC above its target.
+    w.venue
+        .inner
+        .place_order(&OrderRequest {
+            client_order_id: "manual-buy".into(),
+            native: "BTCUSDT".into(),
+            side: Side::Buy,
+            qty: dec!(0.08),
+            kind: OrderKind::Market,
+            price: None,
+            reduce_only: false,
+        })
+        .await
+        .unwrap();
+    w.engine.cycle("reconcile").await;
+    let last = w.placed_for("BTCUSDT").pop().unwrap();
+    assert!(
+        last.reduce_only && last.side == Side::Sell && last.qty == dec!(0.03),
+        "{last:?}"
+    );
+    assert_eq!(w.position().await, dec!(0.1));
+}
+
+#[tokio::test]
+async fn the_cooldown_grows_on_repeats_and_ends_when_the_own_target_changes() {
+    let mut w = world(None);
+    let btc = |d: Decimal| [("BTCUSDT", d)];
+    w.set(&btc(dec!(0.3))).await;
+    let refuse = |w: &World| {
+        w.venue
+            .script
+            .lock()
+            .unwrap()
+            .push_back(Script::Reject(RejectKind::InsufficientFunds))
+    };
+    refuse(&w);
+    w.set(&btc(dec!(0.6))).await;
+    let first = w.status_of("BTCUSDT")["cooldown"].clone();
+    assert_eq!(first["strikes"], 1, "{first}");
+
+    // Once the wait has run out, one retry goes out; refused again, the wait doubles.
+    w.age_cooldowns(31);
+    refuse(&w);
+    w.engine.cycle("reconcile").await;
+    assert_eq!(w.placed_for("BTCUSDT").len(), 3, "one retry after the wait");
+    let second = w.status_of("BTCUSDT")["cooldown"].clone();
+    assert_eq!(second["strikes"], 2, "{second}");
+    let span = |c: &serde_json::Value| {
+        let at = |k: &str| {
+            c[k].as_str()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .expect("a time")
+        };
+        (at("until") - at("since")).num_seconds()
+    };
+    assert_eq!((span(&first), span(&second)), (30, 60));
+    w.engine.cycle("reconcile").await;
+    assert_eq!(w.placed_for("BTCUSDT").len(), 3, "held again");
+
+    // The symbol's own target changes: the cooldown ends and the new order goes out.
+    w.set(&btc(dec!(0.9))).await;
+    assert_eq!(w.placed_for("BTCUSDT").len(), 4);
+    assert_eq!(w.position().await, dec!(0.15));
+    assert!(w.status_of("BTCUSDT")["cooldown"].is_null());
+}
+
+#[tokio::test]
+async fn the_sim_refuses_beyond_its_margin_and_the_order_is_sent_once() {
+    let mut w = world(None);
+    // 0.2 BTC at 60,000 needs 12,000 USD of margin at leverage 1; the account has 10,000.
+    w.set(&[("BTCUSDT", dec!(1.2))]).await;
+    w.engine.cycle("reconcile").await;
+    w.engine.cycle("reconcile").await;
+    assert_eq!(w.placed_for("BTCUSDT").len(), 1);
+    assert_eq!(w.position().await, Decimal::ZERO);
+    let cooldown = w.status_of("BTCUSDT")["cooldown"].clone();
+    assert_eq!(cooldown["kind"], "insufficient_margin", "{cooldown}");
+    assert!(
+        cooldown["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("insufficient margin")),
+        "{cooldown}"
+    );
+    assert_eq!(
+        w.journal.entries("t")[0].status,
+        JournalStatus::Rejected,
+        "journaled as refused"
+    );
+    w.set(&[("BTCUSDT", dec!(0.9))]).await;
+    assert_eq!(w.position().await, dec!(0.15));
+}

@@ -1,5 +1,6 @@
 use crate::execution::{CycleInfo, EngineHandles};
-use crate::state::cache::{AccountHealth, LastOrder};
+use crate::state::cache::{AccountHealth, CooldownStatus, LastOrder};
+use chrono::Utc;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
@@ -34,6 +35,9 @@ pub struct SymbolStatus {
     pub lot: Decimal,
     pub last_order: Option<LastOrder>,
     pub last_error: Option<String>,
+    /// Opening orders held after the venue refused one (insufficient margin, invalid
+    /// quantity), with the venue's reason; reductions still go out.
+    pub cooldown: Option<CooldownStatus>,
 }
 
 pub fn build_status(handles: &EngineHandles) -> StatusReport {
@@ -65,6 +69,8 @@ pub fn build_status(handles: &EngineHandles) -> StatusReport {
                         lot: s.lot,
                         last_order: s.last_order.clone(),
                         last_error: s.last_error.clone(),
+                        // Published at the last cycle: one that has run out since is over.
+                        cooldown: s.cooldown.clone().filter(|c| c.until > Utc::now()),
                     })
                     .collect(),
             }

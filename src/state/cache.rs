@@ -18,6 +18,24 @@ pub struct LastOrder {
     pub status: String,
 }
 
+/// Opening orders of a symbol held after the venue refused one (see `execution::cooldown`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CooldownStatus {
+    /// `insufficient_margin` or `invalid_quantity`.
+    pub kind: String,
+    /// The venue's refusal as the executor logged it (code and message).
+    pub reason: String,
+    /// The refused order.
+    pub side: String,
+    pub qty: Decimal,
+    /// Refusals in a row; each one doubles the wait.
+    pub strikes: u32,
+    pub since: DateTime<Utc>,
+    /// Opening orders are sent again from then on, or earlier when the symbol's target changes
+    /// or a reduction frees margin.
+    pub until: DateTime<Utc>,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SymbolState {
     pub native_symbol: String,
@@ -28,6 +46,10 @@ pub struct SymbolState {
     pub last_order: Option<LastOrder>,
     pub last_error: Option<String>,
     pub updated_at: Option<DateTime<Utc>>,
+    /// Lives in the executor's memory (a restart retries once); mirrored here for `/status`,
+    /// never written to disk, so a reloaded cache cannot show a cooldown nobody holds.
+    #[serde(skip)]
+    pub cooldown: Option<CooldownStatus>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

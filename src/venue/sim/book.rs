@@ -167,6 +167,59 @@ impl Book {
         Ok(ack)
     }
 
+    /// Initial margin of the open positions: their value at entry over the symbol's leverage
+    /// (1 until one is set).
+    pub fn margin_in_use(&self, contract_value: Decimal) -> Decimal {
+        self.positions
+            .iter()
+            .map(|(native, p)| p.qty.abs() * p.entry * contract_value / self.leverage_of(native))
+            .sum()
+    }
+
+    fn leverage_of(&self, native: &str) -> Decimal {
+        self.leverage
+            .get(native)
+            .copied()
+            .filter(|l| *l > Decimal::ZERO)
+            .unwrap_or(Decimal::ONE)
+    }
+
+    /// Refuses, like a venue, an order that would raise the initial margin in use above the
+    /// account's equity. Orders that lower it (reductions) always pass.
+    pub fn check_margin(
+        &self,
+        request: &OrderRequest,
+        mark: Decimal,
+        contract_value: Decimal,
+        equity: Decimal,
+    ) -> Result<(), VenueError> {
+        if request.reduce_only {
+            return Ok(());
+        }
+        let position = self
+            .positions
+            .get(&request.native)
+            .cloned()
+            .unwrap_or_default();
+        let after = position.qty + request.qty * request.side.sign();
+        let leverage = self.leverage_of(&request.native);
+        let before = self.margin_in_use(contract_value);
+        let needed = before - position.qty.abs() * position.entry * contract_value / leverage
+            + after.abs() * mark * contract_value / leverage;
+        if needed <= before || needed <= equity {
+            return Ok(());
+        }
+        Err(VenueError::rejected(
+            RejectKind::InsufficientFunds,
+            "insufficient_margin",
+            format!(
+                "insufficient margin: the order needs {} USD of initial margin in all, the equity is {} USD",
+                needed.round_dp(2),
+                equity.round_dp(2)
+            ),
+        ))
+    }
+
     pub fn unrealised(&self, native: &str, mark: Decimal, contract_value: Decimal) -> Decimal {
         self.positions
             .get(native)
@@ -272,6 +325,50 @@ mod tests {
             .unwrap();
         assert_eq!(ack.filled_qty, dec!(1));
         assert!(b.positions.is_empty());
+    }
+
+    #[test]
+    fn orders_beyond_the_margin_are_refused_reductions_pass() {
+        let mut b = Book {
+            balance_usd: dec!(1000),
+            ..Default::default()
+        };
+        b.leverage.insert("BTCUSDT".into(), dec!(2));
+        // 15 at 100 with leverage 2: 750 of 1,000 in use.
+        let buy = req("1", Side::Buy, dec!(15), false);
+        b.check_margin(&buy, dec!(100), dec!(1), dec!(1000))
+            .unwrap();
+        b.execute(&buy, dec!(100), dec!(1), &free()).unwrap();
+        assert_eq!(b.margin_in_use(dec!(1)), dec!(750));
+        // 6 more would need 1,050.
+        let more = req("2", Side::Buy, dec!(6), false);
+        let err = b
+            .check_margin(&more, dec!(100), dec!(1), dec!(1000))
+            .unwrap_err();
+        assert_eq!(err.reject_kind(), Some(RejectKind::InsufficientFunds));
+        assert!(err.to_string().contains("1050"), "{err}");
+        b.check_margin(
+            &req("3", Side::Buy, dec!(5), false),
+            dec!(100),
+            dec!(1),
+            dec!(1000),
+        )
+        .unwrap();
+        // Selling without reduce-only lowers the margin: never refused, even over the equity.
+        b.check_margin(
+            &req("4", Side::Sell, dec!(10), false),
+            dec!(100),
+            dec!(1),
+            dec!(1),
+        )
+        .unwrap();
+        b.check_margin(
+            &req("5", Side::Sell, dec!(15), true),
+            dec!(100),
+            dec!(1),
+            dec!(1),
+        )
+        .unwrap();
     }
 
     #[test]

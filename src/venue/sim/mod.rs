@@ -119,6 +119,17 @@ impl SimVenue {
         ))
     }
 
+    /// Balance plus the unrealised PnL of every position at its mark.
+    fn equity(&self, file: &mut SimFile) -> Result<Decimal, VenueError> {
+        let natives: Vec<String> = file.book.positions.keys().cloned().collect();
+        let mut equity = file.book.balance_usd;
+        for native in natives {
+            let mark = self.mark(file, &native)?;
+            equity += file.book.unrealised(&native, mark, Decimal::ONE);
+        }
+        Ok(equity)
+    }
+
     fn persist(&self, file: &mut SimGuard<'_>) -> Result<(), VenueError> {
         atomic_write_json(&self.path, &file.guard.file)
             .map_err(|e| VenueError::Local(e.to_string()))?;
@@ -185,15 +196,11 @@ impl Venue for SimVenue {
 
     async fn account_value(&self) -> Result<AccountValue, VenueError> {
         let mut file = self.lock();
-        let natives: Vec<String> = file.book.positions.keys().cloned().collect();
-        let mut equity = file.book.balance_usd;
-        for native in natives {
-            let mark = self.mark(&mut file, &native)?;
-            equity += file.book.unrealised(&native, mark, Decimal::ONE);
-        }
+        let equity = self.equity(&mut file)?;
+        let available = (equity - file.book.margin_in_use(Decimal::ONE)).max(Decimal::ZERO);
         Ok(AccountValue {
             equity_usd: equity.round_dp(8),
-            available_usd: None,
+            available_usd: Some(available.round_dp(8)),
             at: Utc::now(),
         })
     }
@@ -239,6 +246,9 @@ impl Venue for SimVenue {
             slippage_bps: self.params.slippage_bps,
             fee_bps: self.params.fee_bps,
         };
+        let equity = self.equity(&mut file)?;
+        file.book
+            .check_margin(request, mark, Decimal::ONE, equity)?;
         let ack = file.book.execute(request, mark, Decimal::ONE, &costs)?;
         self.persist(&mut file)?;
         Ok(ack)

@@ -101,6 +101,9 @@ pub struct Extra {
     pub realtime_forgets_closed: bool,
     /// Tickers are answered as of this many ms ago (a stale-price fault).
     pub price_lag_ms: i64,
+    /// Symbols whose orders that are not reduce-only are refused with 110007 (margin used up),
+    /// for as long as they are listed.
+    pub no_margin_for: HashSet<String>,
 }
 
 #[derive(Clone)]
@@ -680,6 +683,9 @@ fn create(s: &Shared, b: &Value, symbol: &str, partial: Option<Decimal>) -> Resp
         },
         _ => return error(10001, "orderType invalid"),
     };
+    if !reduce_only && s.extra.lock().unwrap().no_margin_for.contains(symbol) {
+        return error(110007, "ab not enough for new order");
+    }
     let idx = b.get("positionIdx").and_then(Value::as_i64).unwrap_or(0);
     let hedge = s.extra.lock().unwrap().hedge && category_of(symbol) == "linear";
     let expected = match (hedge, side, reduce_only) {

@@ -76,7 +76,11 @@ async fn miner_positions(State(v): State<Validator>, headers: HeaderMap, body: S
 }
 
 async fn start(auth: &'static str) -> (SocketAddr, Validator) {
-    let dump = dump_json(&[(CAL, json!({})), (GHC, json!({})), (DXQ, json!({}))]);
+    let dump = dump_json(&[
+        (CAL, json!({"all_time_returns": 0.998198})),
+        (GHC, json!({"all_time_returns": 1.063256})),
+        (DXQ, json!({"all_time_returns": 1.156432})),
+    ]);
     let v = Validator {
         serve: Arc::new(Mutex::new(Serve::Dump)),
         auth,

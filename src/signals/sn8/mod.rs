@@ -6,7 +6,8 @@
 //! follow miners nobody can see any more), and they come back with the next good dump.
 //!
 //! A refused API key (401/403) is counted in `/metrics` on every poll and logged at ERROR
-//! when the key goes from accepted to refused (and at INFO when it is accepted again).
+//! once each time the key becomes refused, first poll included (and at INFO when a dump comes
+//! through again).
 
 pub mod aggregate;
 pub mod config;

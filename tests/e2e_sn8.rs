@@ -1,5 +1,5 @@
-//! The daemon following a loopback SN8 validator that serves the real fixture miners, and
-//! dropping the source's depths when the validator goes stale.
+//! The daemon following a loopback SN8 validator that serves the real fixture miners, dropping
+//! the source's depths when the validator goes stale, and reporting a refused API key.
 
 mod common;
 
@@ -22,12 +22,8 @@ fn target(status: &serde_json::Value) -> Decimal {
         .unwrap_or_default()
 }
 
-#[test]
-fn follows_the_ranked_miners_and_goes_flat_when_stale() {
-    let validator = validator::start();
-    // Every gate open, BTCUSD only, 0.5 leverage = full depth. Of the three miners only CAL
-    // holds an open BTC position (−0.8 → −1 after the cap) and it ranks 3rd of 3 (see
-    // src/signals/sn8/tests.rs, only_open_positions_count): depth 1/6 × −1 = −0.16666667.
+/// The daemon's config: one sim account following the loopback validator with `api_key`.
+fn sn8_config(validator: &validator::Validator, api_key: &str) -> tempfile::TempDir {
     let engine = format!(
         r#"{{
   "accounts": [ {{ "name": "sim-a", "venue": "sim", "sim": {{ "seed": 7, "volatility_bps": 0 }} }} ],
@@ -41,7 +37,7 @@ fn follows_the_ranked_miners_and_goes_flat_when_stale() {
 }}"#,
         validator.url()
     );
-    let credentials = format!(r#"{{"sn8": {{"api_key": "{}"}}}}"#, validator::API_KEY);
+    let credentials = format!(r#"{{"sn8": {{"api_key": "{api_key}"}}}}"#);
     let cfg = config_dir(&[
         ("engine.json", &engine),
         (
@@ -60,6 +56,16 @@ fn follows_the_ranked_miners_and_goes_flat_when_stale() {
         let path = cfg.path().join("credentials.json");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
+    cfg
+}
+
+#[test]
+fn follows_the_ranked_miners_and_goes_flat_when_stale() {
+    let validator = validator::start();
+    // Every gate open, BTCUSD only, 0.5 leverage = full depth. Of the three miners only CAL
+    // holds an open BTC position (−0.8 → −1 after the cap) and it ranks 3rd of 3 (see
+    // src/signals/sn8/tests.rs, only_open_positions_count): depth 1/6 × −1 = −0.16666667.
+    let cfg = sn8_config(&validator, validator::API_KEY);
     let state = tempfile::tempdir().unwrap();
     let d = Daemon::start(cfg.path(), state.path());
     // 10,000 USD × −0.16666667 / ~60,000 ≈ −0.0278 BTC.
@@ -79,5 +85,42 @@ fn follows_the_ranked_miners_and_goes_flat_when_stale() {
 
     validator.serve_status(200);
     d.wait_until("the position back", WAIT, |s| position(s) < dec!(-0.02));
+    assert_eq!(d.stop().code(), Some(0));
+}
+
+fn refusals(d: &Daemon) -> u64 {
+    let metrics = reqwest::blocking_get(&d.url("/metrics")).unwrap_or_default();
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("trade_engine_sn8_auth_refusals_total "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_refused_key_is_counted_in_metrics_and_logged_at_error_once() {
+    let validator = validator::start();
+    let wrong_key = "sn8-e2e-revoked-key";
+    let cfg = sn8_config(&validator, wrong_key);
+    let state = tempfile::tempdir().unwrap();
+    let d = Daemon::start(cfg.path(), state.path());
+    // Every poll (1 s) is refused and counted; the ERROR is logged on the change only.
+    let deadline = std::time::Instant::now() + WAIT;
+    while refusals(&d) < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "refusals never reached 3 in /metrics\nlog:\n{}",
+            d.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = d.log_text();
+    let errors = log
+        .lines()
+        .filter(|l| l.contains(r#""level":"ERROR""#) && l.contains("sn8 API key refused"))
+        .count();
+    assert_eq!(errors, 1, "{log}");
+    assert!(log.contains("(HTTP 401)"), "{log}");
+    assert!(!log.contains(wrong_key));
     assert_eq!(d.stop().code(), Some(0));
 }

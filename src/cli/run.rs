@@ -48,8 +48,6 @@ pub async fn run(cli: &Cli) -> Result<(), String> {
     let config_rx = spawn_reloader(Arc::new(config), hup_rx);
 
     let book = Arc::new(SignalBook::open(&state_dir).map_err(|e| e.to_string())?);
-    let mut sources = SourceManager::new(book.clone());
-    sources.apply(&config_rx.borrow());
     // Webhook journals are replayed into the book before the first target computation, so a
     // restart resumes with the signals it had acknowledged.
     let webhooks = Arc::new(WebhookSources::new(&state_dir, book.clone()));
@@ -66,6 +64,9 @@ pub async fn run(cli: &Cli) -> Result<(), String> {
         journal,
     );
     let handles = engine.handles();
+    // Sources count into the same `/metrics` as the engine.
+    let mut sources = SourceManager::new(book.clone(), handles.metrics.clone());
+    sources.apply(&config_rx.borrow());
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut engine_task = tokio::spawn(engine.run(shutdown_rx.clone()));

@@ -32,6 +32,8 @@ pub struct Metrics {
     pub orders_rejected: AtomicU64,
     pub orders_unknown: AtomicU64,
     pub symbol_errors: AtomicU64,
+    /// Polls of a `bittensor_sn8` source whose API key the validator refused (401/403).
+    pub sn8_auth_refusals: AtomicU64,
 }
 
 impl Metrics {
@@ -68,6 +70,11 @@ impl Metrics {
                 "symbol_errors_total",
                 "Symbol-level errors.",
                 &self.symbol_errors,
+            ),
+            line(
+                "sn8_auth_refusals_total",
+                "Polls of a bittensor_sn8 source whose API key the validator refused (HTTP 401/403).",
+                &self.sn8_auth_refusals,
             ),
         ]
         .concat()

@@ -2,6 +2,7 @@
 
 use super::{build_source, runs_a_task, source_credentials, SignalBook};
 use crate::config::{ConfigSet, Credential, SourceConfig};
+use crate::execution::Metrics;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -17,13 +18,16 @@ struct Running {
 
 pub struct SourceManager {
     book: Arc<SignalBook>,
+    /// The daemon's `/metrics` counters, which sources add to.
+    metrics: Arc<Metrics>,
     running: BTreeMap<String, Running>,
 }
 
 impl SourceManager {
-    pub fn new(book: Arc<SignalBook>) -> Self {
+    pub fn new(book: Arc<SignalBook>, metrics: Arc<Metrics>) -> Self {
         SourceManager {
             book,
+            metrics,
             running: BTreeMap::new(),
         }
     }
@@ -69,7 +73,7 @@ impl SourceManager {
             if self.running.contains_key(&name) || !runs_a_task(&cfg.kind) {
                 continue;
             }
-            match build_source(cfg, config) {
+            match build_source(cfg, config, &self.metrics) {
                 Ok(source) => {
                     let (stop, stop_rx) = watch::channel(false);
                     let book = self.book.clone();
@@ -138,7 +142,7 @@ mod tests {
         let cfg_dir = tempfile::tempdir().unwrap();
         let state = tempfile::tempdir().unwrap();
         let book = Arc::new(SignalBook::open(state.path()).unwrap());
-        let mut m = SourceManager::new(book);
+        let mut m = SourceManager::new(book, Arc::default());
         m.apply(&config(cfg_dir.path(), "key-1", 10));
         // The webhook source runs inside the server, not as a task.
         assert_eq!(m.running.keys().collect::<Vec<_>>(), vec!["bittensor"]);

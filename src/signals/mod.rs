@@ -12,6 +12,7 @@ pub use file::FileSource;
 pub use manager::SourceManager;
 
 use crate::config::{ConfigSet, Credential, Credentials, SourceConfig};
+use crate::execution::Metrics;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -67,10 +68,12 @@ pub fn validate_source_config(
 }
 
 /// Builds the runnable source for a validated config. Webhook sources have no task of their
-/// own (the server feeds them) and are refused here.
+/// own (the server feeds them) and are refused here. `metrics` are the daemon's `/metrics`
+/// counters.
 pub fn build_source(
     source: &SourceConfig,
     config: &ConfigSet,
+    metrics: &Arc<Metrics>,
 ) -> Result<Box<dyn SignalSource>, SourceProblem> {
     match source.kind.as_str() {
         "file" => {
@@ -82,7 +85,11 @@ pub fn build_source(
         }
         sn8::KIND => {
             let cfg = sn8::Sn8Config::from_params(source, &config.credentials)?;
-            Ok(Box::new(sn8::Sn8Source::new(source.name.clone(), cfg)))
+            Ok(Box::new(sn8::Sn8Source::new(
+                source.name.clone(),
+                cfg,
+                metrics.clone(),
+            )))
         }
         tradingview::KIND => Err(SourceProblem {
             problem: "a webhook source runs inside the HTTP server, not as a task".into(),

@@ -34,12 +34,34 @@ pub fn dump() -> String {
         };
         let positions: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
+        let all_time_returns = compounded(&positions);
         out.insert(
             hotkey.to_string(),
-            serde_json::json!({ "positions": positions }),
+            serde_json::json!({ "positions": positions, "all_time_returns": all_time_returns }),
         );
     }
     serde_json::Value::Object(out).to_string()
+}
+
+/// `all_time_returns` as the source sheet says to build it: Π of the positions' returns (at
+/// close once closed, else now), as a decimal string.
+fn compounded(positions: &serde_json::Value) -> String {
+    let read = |v: &serde_json::Value| v.to_string().parse::<rust_decimal::Decimal>().ok();
+    positions
+        .as_array()
+        .expect("positions array")
+        .iter()
+        .map(|p| {
+            let field = if p["is_closed_position"] == true {
+                "return_at_close"
+            } else {
+                "current_return"
+            };
+            read(&p[field]).expect("every fixture position has its return")
+        })
+        .product::<rust_decimal::Decimal>()
+        .round_dp(6)
+        .to_string()
 }
 
 pub fn start() -> Validator {

@@ -514,4 +514,25 @@ mod tests {
         )
         .is_ok());
     }
+
+    #[test]
+    fn max_staleness_must_cover_one_poll_and_its_deadline() {
+        // poll_secs 30 + timeout_secs 10: 40 is the smallest max_staleness_secs accepted.
+        let with = |secs: u64| {
+            parse(
+                &format!(
+                    r#"{{"name": "b", "kind": "bittensor_sn8", "credentials": "sn8", "poll_secs": 30, "timeout_secs": 10, "max_staleness_secs": {secs}}}"#
+                ),
+                CREDS,
+            )
+        };
+        assert_eq!(with(40).unwrap().max_staleness, Duration::from_secs(40));
+        let refused = with(39).unwrap_err();
+        assert!(
+            refused.problem.contains("max_staleness_secs 39"),
+            "{}",
+            refused.problem
+        );
+        assert_eq!(refused.expected, "max_staleness_secs >= 40");
+    }
 }

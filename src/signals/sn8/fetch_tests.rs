@@ -76,7 +76,11 @@ async fn miner_positions(State(v): State<Validator>, headers: HeaderMap, body: S
 }
 
 async fn start(auth: &'static str) -> (SocketAddr, Validator) {
-    let dump = dump_json(&[(CAL, json!({})), (GHC, json!({})), (DXQ, json!({}))]);
+    let dump = dump_json(&[
+        (CAL, json!({"all_time_returns": 0.998198})),
+        (GHC, json!({"all_time_returns": 1.063256})),
+        (DXQ, json!({"all_time_returns": 1.156432})),
+    ]);
     let v = Validator {
         serve: Arc::new(Mutex::new(Serve::Dump)),
         auth,
@@ -220,7 +224,8 @@ async fn a_failing_validator_keeps_signals_until_stale_then_zeroes_them() {
     let dir = tempfile::tempdir().unwrap();
     let book = Arc::new(SignalBook::open(dir.path()).unwrap());
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    let source: Box<dyn SignalSource> = Box::new(Sn8Source::new("bittensor".into(), cfg));
+    let source: Box<dyn SignalSource> =
+        Box::new(Sn8Source::new("bittensor".into(), cfg, Arc::default()));
     let task = tokio::spawn(source.run(book.clone(), stop_rx));
 
     // Same arithmetic as tests::only_open_positions_count: CAL ranks 3rd of 3 on BTCUSD.
@@ -253,4 +258,94 @@ async fn a_failing_validator_keeps_signals_until_stale_then_zeroes_them() {
         .await
         .expect("source stops when asked")
         .unwrap();
+}
+
+/// Log lines written while the guard lives, on this thread (a current-thread runtime runs
+/// every task here).
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).to_string()
+    }
+    fn errors_about_the_key(&self) -> usize {
+        self.text()
+            .lines()
+            .filter(|l| l.contains("ERROR") && l.contains("API key refused"))
+            .count()
+    }
+}
+
+#[tokio::test]
+async fn a_refused_key_is_counted_every_poll_and_logged_at_error_once_per_change() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let _logs = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish(),
+    );
+    let (addr, v) = start("body").await;
+    *v.serve.lock().unwrap() = Serve::Status(401);
+    let metrics = Arc::new(crate::execution::Metrics::default());
+    let refusals = || {
+        metrics
+            .sn8_auth_refusals
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let book = Arc::new(SignalBook::open(dir.path()).unwrap());
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let source: Box<dyn SignalSource> = Box::new(Sn8Source::new(
+        "bittensor".into(),
+        config(addr, json!({"max_staleness_secs": 60}), KEY),
+        metrics.clone(),
+    ));
+    let task = tokio::spawn(source.run(book.clone(), stop_rx));
+
+    wait_for("three refused polls", Duration::from_secs(10), || {
+        refusals() >= 3
+    })
+    .await;
+    assert_eq!(captured.errors_about_the_key(), 1, "{}", captured.text());
+    assert!(captured
+        .text()
+        .contains("refused the API key of credentials entry \"sn8\" (HTTP 401)"));
+
+    *v.serve.lock().unwrap() = Serve::Dump;
+    wait_for("the key accepted again", Duration::from_secs(10), || {
+        captured.text().contains("sn8 API key accepted again")
+    })
+    .await;
+    let before = refusals();
+    *v.serve.lock().unwrap() = Serve::Status(403);
+    wait_for("a second refusal", Duration::from_secs(10), || {
+        captured.errors_about_the_key() == 2
+    })
+    .await;
+    assert!(refusals() > before);
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(3), task)
+        .await
+        .expect("source stops when asked")
+        .unwrap();
+    assert_eq!(captured.errors_about_the_key(), 2, "{}", captured.text());
+    assert!(metrics.render().contains(&format!(
+        "# TYPE trade_engine_sn8_auth_refusals_total counter\ntrade_engine_sn8_auth_refusals_total {}\n",
+        refusals()
+    )));
+    assert!(!captured.text().contains(KEY));
 }

@@ -4,22 +4,30 @@
 //! A failed, empty or unusable dump keeps the last good signals, but only for
 //! `max_staleness_secs`: after that the source's depths go to 0 (better miss a position than
 //! follow miners nobody can see any more), and they come back with the next good dump.
+//!
+//! A refused API key (401/403) is counted in `/metrics` on every poll and logged at ERROR
+//! once each time the key becomes refused, first poll included (and at INFO when a dump comes
+//! through again).
 
 pub mod aggregate;
 pub mod config;
 pub mod dump;
 pub mod fetch;
+pub mod key_state;
 pub mod rank;
 
 pub use config::{AuthMode, RankingParams, Sn8Config};
 
+use crate::execution::Metrics;
 use crate::signals::{Signal, SignalBook, SignalSource};
 use aggregate::AssetDepth;
 use async_trait::async_trait;
 use chrono::Utc;
 use dump::Dump;
+use key_state::{KeyChange, KeyState, KeyVerdict};
 use rank::Ranking;
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use thiserror::Error;
@@ -166,11 +174,37 @@ impl Freshness {
 pub struct Sn8Source {
     name: String,
     cfg: Sn8Config,
+    metrics: Arc<Metrics>,
 }
 
 impl Sn8Source {
-    pub fn new(name: String, cfg: Sn8Config) -> Self {
-        Sn8Source { name, cfg }
+    pub fn new(name: String, cfg: Sn8Config, metrics: Arc<Metrics>) -> Self {
+        Sn8Source { name, cfg, metrics }
+    }
+
+    /// Counts a refused key and logs each change of the key's state once.
+    fn track_key(
+        &self,
+        key: &mut KeyState,
+        verdict: KeyVerdict,
+        result: &Result<Evaluation, PollError>,
+    ) {
+        if verdict == KeyVerdict::Refused {
+            self.metrics
+                .sn8_auth_refusals
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        match (key.observe(verdict), result) {
+            (Some(KeyChange::NowRefused), Err(e)) => tracing::error!(
+                source = %self.name,
+                error = %e,
+                "sn8 API key refused: this source contributes nothing until the validator accepts the key again"
+            ),
+            (Some(KeyChange::AcceptedAgain), _) => {
+                tracing::info!(source = %self.name, "sn8 API key accepted again")
+            }
+            _ => {}
+        }
     }
 
     async fn poll(
@@ -261,9 +295,11 @@ impl SignalSource for Sn8Source {
         };
         let mut freshness = Freshness::new(self.cfg.max_staleness, Instant::now());
         let mut previous_count = None;
+        let mut key = KeyState::default();
         loop {
             let result = self.poll(&client, &mut previous_count).await;
             let now = Instant::now();
+            self.track_key(&mut key, KeyVerdict::of(&result), &result);
             match result {
                 Ok(eval) => {
                     self.report(&eval);

@@ -6,7 +6,10 @@
 //! - a position's drawdown counts only adverse moves (the Python tool took |move|, so a
 //!   winning trade looked like a loss), and a FLAT order ends the walk instead of being
 //!   counted as a buy;
-//! - a missing `thirty_day_returns` skips that gate instead of aborting the cycle;
+//! - a missing `thirty_day_returns` skips that gate instead of aborting the cycle (the only
+//!   field the README names as optional); any other field a gate needs that is missing or
+//!   unreadable (`all_time_returns`, a counted position's return) makes the miner ineligible:
+//!   a gap in the data must not let a miner through;
 //! - tied values share a percentile rank instead of depending on sort order;
 //! - recency is the last activity of any counted position, not only of closed ones, so a
 //!   miner holding one long-running open position is not "inactive".
@@ -44,12 +47,25 @@ pub struct MinerStats {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Exclusion {
+    /// A field a gate needs is absent (or not a usable value).
+    Missing {
+        field: &'static str,
+    },
     AllTimeReturns(Decimal),
     ThirtyDayReturns(Decimal),
     NoPositions,
-    TooFewTrades { n: usize, min: usize },
-    TooFewTradesOn { asset: String, n: usize, min: usize },
-    Inactive { last_activity_ms: i64 },
+    TooFewTrades {
+        n: usize,
+        min: usize,
+    },
+    TooFewTradesOn {
+        asset: String,
+        n: usize,
+        min: usize,
+    },
+    Inactive {
+        last_activity_ms: i64,
+    },
     Drawdown(Decimal),
     ProfitableRate(Decimal),
     TotalReturn(Decimal),
@@ -59,6 +75,7 @@ impl Exclusion {
     /// A short label for summaries.
     pub fn label(&self) -> &'static str {
         match self {
+            Exclusion::Missing { .. } => "missing field",
             Exclusion::AllTimeReturns(_) => "all_time_returns",
             Exclusion::ThirtyDayReturns(_) => "thirty_day_returns",
             Exclusion::NoPositions => "no positions",
@@ -75,6 +92,7 @@ impl Exclusion {
 impl std::fmt::Display for Exclusion {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Exclusion::Missing { field } => write!(f, "no usable {field}, which a gate needs"),
             Exclusion::AllTimeReturns(r) => write!(f, "all_time_returns {r} not above the minimum"),
             Exclusion::ThirtyDayReturns(r) => {
                 write!(f, "thirty_day_returns {r} not above the minimum")
@@ -219,22 +237,37 @@ pub fn miner_stats(
     params: &RankingParams,
     now_ms: i64,
 ) -> Result<MinerStats, Exclusion> {
-    if let Some(r) = miner.all_time_returns {
-        if r <= params.min_all_time_returns {
-            return Err(Exclusion::AllTimeReturns(r));
-        }
+    let Some(all_time) = miner.all_time_returns else {
+        return Err(Exclusion::Missing {
+            field: "all_time_returns",
+        });
+    };
+    if all_time <= params.min_all_time_returns {
+        return Err(Exclusion::AllTimeReturns(all_time));
     }
     if let Some(r) = miner.thirty_day_returns {
         if r <= params.min_thirty_day_returns {
             return Err(Exclusion::ThirtyDayReturns(r));
         }
     }
-    let counted: Vec<(&Position, Decimal)> = miner
+    // A counted position without a usable return would silently drop out of every gate below
+    // (a hidden loss makes a miner look better), so it disqualifies the miner instead.
+    let counted = miner
         .positions
         .iter()
         .filter(|p| counts(params, p))
-        .filter_map(|p| p.multiplicative_return().map(|r| (p, r)))
-        .collect();
+        .map(|p| {
+            p.multiplicative_return()
+                .map(|r| (p, r))
+                .ok_or(Exclusion::Missing {
+                    field: if p.is_closed_position {
+                        "return_at_close"
+                    } else {
+                        "current_return"
+                    },
+                })
+        })
+        .collect::<Result<Vec<(&Position, Decimal)>, Exclusion>>()?;
     if counted.is_empty() {
         return Err(Exclusion::NoPositions);
     }
@@ -331,6 +364,9 @@ pub fn rank(dump: &Dump, params: &RankingParams, now_ms: i64) -> Ranking {
         match miner_stats(miner, params, now_ms) {
             Ok(stats) => eligible.push((hotkey.to_string(), stats)),
             Err(why) => {
+                if let Exclusion::Missing { field } = &why {
+                    tracing::debug!(miner = %hotkey, field = %field, "sn8 miner lacks a field a gate needs; not eligible");
+                }
                 excluded.insert(hotkey.to_string(), why);
             }
         }

@@ -86,7 +86,8 @@ fn single_miner_score_by_hand() {
     //   1 × ln(2) / 5  = 0.138629436111989…
     //   consistency    = 1
     //   total          = 4.115421607857984…
-    let dump: Dump = serde_json::from_str(&dump_json(&[(CAL, json!({}))])).unwrap();
+    let dump: Dump =
+        serde_json::from_str(&dump_json(&[(CAL, json!({"all_time_returns": 0.998198}))])).unwrap();
     let ranking = rank(&dump, &relaxed(), NOW_MS);
     assert_eq!(ranking.ranked.len(), 1);
     let s = &ranking.ranked[0];
@@ -224,9 +225,9 @@ fn only_open_positions_count() {
     // Same without `net_leverage` in the dump, where leverage comes from the orders: the
     // closed positions' leftover order sums still do not count.
     let mut value: serde_json::Value = serde_json::from_str(&dump_json(&[
-        (CAL, json!({})),
-        (GHC, json!({})),
-        (DXQ, json!({})),
+        (CAL, json!({"all_time_returns": 0.998198})),
+        (GHC, json!({"all_time_returns": 1.063256})),
+        (DXQ, json!({"all_time_returns": 1.156432})),
     ]))
     .unwrap();
     for miner in value.as_object_mut().unwrap().values_mut() {
@@ -375,6 +376,8 @@ fn percentiles_weights_and_consistency() {
     assert_eq!(consistency(&[30, 0, 20, 10]), Decimal::ONE);
     assert_eq!(consistency(&[0, 10, 40]), dec!(0.5));
     assert_eq!(consistency(&[5]), Decimal::ZERO);
+    // Gaps 0, 0, 30: mean 10, pstdev √200 ≈ 14.1 → 1 − 1.41 < 0, clamped to 0.
+    assert_eq!(consistency(&[0, 0, 0, 30]), Decimal::ZERO);
 }
 
 #[test]
@@ -454,4 +457,240 @@ fn freshness_keeps_then_zeroes_then_recovers() {
         f.failed(t0 + Duration::from_secs(970)),
         Staleness::Keep { .. }
     ));
+}
+
+#[test]
+fn a_miner_lacking_a_gated_field_is_not_eligible() {
+    // No all_time_returns on DXQ: the all-time gate cannot be checked, so DXQ is out (it used
+    // to pass the gate unchecked). thirty_day_returns is absent on both, and optional.
+    let dump: Dump = serde_json::from_str(&dump_json(&[
+        (GHC, json!({"all_time_returns": 1.063256})),
+        (DXQ, json!({})),
+    ]))
+    .unwrap();
+    let r = rank(&dump, &relaxed(), NOW_MS);
+    assert_eq!(
+        r.excluded.get(DXQ),
+        Some(&Exclusion::Missing {
+            field: "all_time_returns"
+        })
+    );
+    assert_eq!(r.ranked.len(), 1);
+    assert_eq!(r.ranked[0].hotkey, GHC);
+
+    // A counted position without its return disqualifies the miner instead of dropping out
+    // of the gates (a hidden loss would make the miner look better).
+    let mut value: serde_json::Value =
+        serde_json::from_str(&dump_json(&[(GHC, json!({"all_time_returns": 1.063256}))])).unwrap();
+    let positions = value[GHC]["positions"].as_array_mut().unwrap();
+    let btc = positions
+        .iter_mut()
+        .find(|p| p["trade_pair"][0] == "BTCUSD" && p["is_closed_position"] == true)
+        .expect("GHC has closed BTCUSD positions");
+    let p = btc.as_object_mut().unwrap();
+    p.remove("return_at_close");
+    p.remove("current_return");
+    let dump: Dump = serde_json::from_value(value).unwrap();
+    assert_eq!(
+        rank(&dump, &relaxed(), NOW_MS).excluded.get(GHC),
+        Some(&Exclusion::Missing {
+            field: "return_at_close"
+        })
+    );
+    // The same position on a pair that does not count is not needed by any gate.
+    let fx_only = RankingParams {
+        assets: Some(["GBPUSD".to_string()].into()),
+        ..relaxed()
+    };
+    let r = rank(&dump, &fx_only, NOW_MS);
+    assert!(r.excluded.is_empty(), "{:?}", r.excluded);
+    assert_eq!(r.ranked.len(), 1);
+}
+
+const DAY: i64 = 86_400_000;
+
+/// A closed BTCUSD position from day `open` to day `close` after 2023-11-14, returning `r`.
+/// With `dip`, its orders go LONG 1 @ 100, LONG 1 @ 95 (5 % against the miner: drawdown
+/// −0.05), FLAT @ 110; without, it has no orders and its drawdown is min(0, r − 1) = 0.
+fn closed(open: i64, close: i64, r: &str, dip: bool) -> serde_json::Value {
+    let t0 = 1_700_000_000_000;
+    let orders = if dip {
+        json!([
+            {"order_type": "LONG", "leverage": 1, "price": 100, "processed_ms": t0 + open * DAY},
+            {"order_type": "LONG", "leverage": 1, "price": 95, "processed_ms": t0 + open * DAY + 1},
+            {"order_type": "FLAT", "leverage": 0, "price": 110, "processed_ms": t0 + close * DAY}
+        ])
+    } else {
+        json!([])
+    };
+    json!({
+        "trade_pair": ["BTCUSD", "BTC/USD", 0.003, 0.001, 20],
+        "open_ms": t0 + open * DAY, "close_ms": t0 + close * DAY, "is_closed_position": true,
+        "net_leverage": 0, "return_at_close": r, "current_return": r, "orders": orders
+    })
+}
+
+/// Five miners with the same three returns (1.01, 1.01, 1.04: same Π r, profitable rate,
+/// sharpe and count) that differ only in when they open positions and in one drawdown:
+///
+/// | miner | positions (open→close, days) | gaps between opens | consistency | drawdown |
+/// | ----- | ---------------------------- | ------------------ | ----------- | -------- |
+/// | A     | 0→1, 10→19, 20→21           | 10, 10             | 1           | 0        |
+/// | B     | 0→1, 10→11, 20→21           | 10, 10             | 1           | 0        |
+/// | C     | 0→1, 10→11, 40→41           | 10, 30             | 0.5         | −0.05    |
+/// | D     | 0→1, 10→11, 40→41           | 10, 30             | 0.5         | 0        |
+/// | E     | 0→1, 0→1, 20→21             | 0, 20              | 0           | 0        |
+fn five_miners() -> Dump {
+    let miner = |spans: [(i64, i64); 3], dip: bool| {
+        let returns = ["1.01", "1.01", "1.04"];
+        let positions: Vec<serde_json::Value> = spans
+            .iter()
+            .zip(returns)
+            .enumerate()
+            .map(|(i, ((open, close), r))| closed(*open, *close, r, dip && i == 0))
+            .collect();
+        json!({"all_time_returns": 1.060904, "positions": positions})
+    };
+    serde_json::from_value(json!({
+        "A": miner([(0, 1), (10, 19), (20, 21)], false),
+        "B": miner([(0, 1), (10, 11), (20, 21)], false),
+        "C": miner([(0, 1), (10, 11), (40, 41)], true),
+        "D": miner([(0, 1), (10, 11), (40, 41)], false),
+        "E": miner([(0, 1), (0, 1), (20, 21)], false),
+    }))
+    .unwrap()
+}
+
+#[test]
+fn ties_take_the_better_rank_and_consistency_reads_the_gaps_between_opens() {
+    // Consistency = clamp(1 − pstdev(gaps) / mean(gaps), 0, 1) over the gaps between
+    // consecutive position opens. With two gaps g1, g2 that is 1 − |g1 − g2| / (g1 + g2):
+    //   A, B: 10, 10 → 1      C, D: 10, 30 → 1 − 20/40 = 0.5      E: 0, 20 → 1 − 20/20 = 0
+    // A's middle position stays open 9 days: measured from the previous *close* (the Python
+    // tool) its gaps would be 9 and 1 (→ 0.2), and A would fall below C and D.
+    //
+    // Ties take the better rank, 1 − #(strictly better) / (N − 1), N = 5:
+    //   consistency 1, 1, 0.5, 0.5, 0 → pct 1, 1, 1 − 2/4 = 0.5, 0.5, 0
+    // (mean rank would give 0.875, 0.875, 0.375, 0.375, 0). Sharpe (√2 for everyone) and the
+    // count (3 each) tie five ways: pct 1 for all.
+    //
+    // Common part K: sharpe 1² + Π r 1.01 × 1.01 × 1.04 = 1.060904 + profitable 1⁵
+    //   + count 1 × ln 4 / 5 = 0.2772588722 → K = 3.3381628722
+    // Drawdown part ((1 + mdd)²)^6: 1 without a dip; C: 0.95¹² = 0.5403600876.
+    //   A, B: K + 1 + 1          = 5.3381628722
+    //   D:    K + 1 + 0.5        = 4.8381628722
+    //   C:    K + 0.5403600876 + 0.5 = 4.3785229598
+    //   E:    K + 1 + 0          = 4.3381628722
+    // C stays ahead of E by 0.04. With mean ranks C would get 0.54036 + 0.375 < 1 + 0 and
+    // fall behind E; A and B tie exactly and are ordered by hotkey.
+    let dump = five_miners();
+    let ranking = rank(&dump, &relaxed(), NOW_MS);
+    assert!(ranking.excluded.is_empty(), "{:?}", ranking.excluded);
+    let consistency: Vec<(&str, Decimal)> = ranking
+        .ranked
+        .iter()
+        .map(|s| (s.hotkey.as_str(), s.stats.consistency))
+        .collect();
+    assert_eq!(
+        consistency,
+        vec![
+            ("A", dec!(1)),
+            ("B", dec!(1)),
+            ("D", dec!(0.5)),
+            ("C", dec!(0.5)),
+            ("E", dec!(0))
+        ]
+    );
+    let pct: Vec<Decimal> = ranking.ranked.iter().map(|s| s.parts.consistency).collect();
+    assert_eq!(pct, vec![dec!(1), dec!(1), dec!(0.5), dec!(0.5), dec!(0)]);
+    for s in &ranking.ranked {
+        assert_eq!(s.parts.sharpe, Decimal::ONE, "{}", s.hotkey);
+        approx(s.parts.count, dec!(0.2772588722), dec!(0.0000000001));
+        assert_eq!(s.stats.compounded, dec!(1.060904));
+    }
+    let scores: Vec<(&str, Decimal)> = ranking
+        .ranked
+        .iter()
+        .map(|s| (s.hotkey.as_str(), s.score))
+        .collect();
+    let expected = [
+        ("A", dec!(5.3381628722)),
+        ("B", dec!(5.3381628722)),
+        ("D", dec!(4.8381628722)),
+        ("C", dec!(4.3785229598)),
+        ("E", dec!(4.3381628722)),
+    ];
+    assert_eq!(
+        scores.iter().map(|(h, _)| *h).collect::<Vec<_>>(),
+        expected.iter().map(|(h, _)| *h).collect::<Vec<_>>()
+    );
+    for ((_, got), (hotkey, want)) in scores.iter().zip(expected) {
+        assert!(
+            (*got - want).abs() <= dec!(0.0000000001),
+            "{hotkey}: {got} vs {want}"
+        );
+    }
+}
+
+#[test]
+fn each_position_is_normalised_by_its_own_trade_pair_maximum() {
+    // Two miners hold BTCUSD, their positions' trade_pair arrays carrying different maxima
+    // (20 in CAL's real position, 0.5 in the other, as if written after the network changed
+    // the limit). With no configured limit each position is divided by its own maximum:
+    //   CAL   weight 1/3 × −0.8 / 20  = −0.01333333…
+    //   OTHER weight 2/3 × 0.25 / 0.5 = 0.33333333…
+    //   depth = 0.32 exactly
+    // (one limit per pair would give 1/3 × −0.8/20 + 2/3 × 0.25/20 = −0.005 with 20, or
+    // 1/3 × −1 + 2/3 × 0.5 = 0 with 0.5).
+    let other = json!({
+        "trade_pair": ["BTCUSD", "BTC/USD", 0.003, 0.001, 0.5],
+        "open_ms": NOW_MS - DAY, "close_ms": null, "is_closed_position": false,
+        "net_leverage": 0.25, "current_return": 1.01, "orders": []
+    });
+    let mut value: serde_json::Value =
+        serde_json::from_str(&dump_json(&[(CAL, json!({"all_time_returns": 0.998198}))])).unwrap();
+    value["OTHER"] = json!({"all_time_returns": 1.01, "positions": [other]});
+    let dump: Dump = serde_json::from_value(value).unwrap();
+    let depths = aggregate(&dump, &["OTHER", CAL], &relaxed(), NOW_MS);
+    let btc = &depths["BTCUSD"];
+    assert_eq!(btc.depth, dec!(0.32));
+    let limits: Vec<(&str, Decimal)> = btc
+        .contributions
+        .iter()
+        .map(|c| (c.hotkey.as_str(), c.limit))
+        .collect();
+    assert_eq!(limits, vec![("OTHER", dec!(0.5)), (CAL, dec!(20))]);
+    // A configured limit replaces both: 1/3 × −0.8/0.5 → −1/3, 2/3 × 0.25/0.5 = 1/3 → 0.
+    let configured = RankingParams {
+        leverage_limit: Some(dec!(0.5)),
+        ..relaxed()
+    };
+    assert_eq!(
+        aggregate(&dump, &["OTHER", CAL], &configured, NOW_MS)["BTCUSD"].depth,
+        Decimal::ZERO
+    );
+}
+
+#[test]
+fn depths_round_half_away_from_zero_to_8_decimals() {
+    // One miner at weight 1; leverage ±0.0000025 of a maximum of 20 = ±0.000000125, exactly
+    // half-way between two 8-decimal steps: away from zero gives ±0.00000013 (banker's
+    // rounding would give ±0.00000012).
+    for (leverage, want) in [
+        ("0.0000025", dec!(0.00000013)),
+        ("-0.0000025", dec!(-0.00000013)),
+    ] {
+        let dump: Dump = serde_json::from_value(json!({
+            "M": {"all_time_returns": 1.01, "positions": [{
+                "trade_pair": ["BTCUSD", "BTC/USD", 0.003, 0.001, 20],
+                "open_ms": NOW_MS - DAY, "is_closed_position": false,
+                "net_leverage": leverage, "current_return": 1.01, "orders": []
+            }]}
+        }))
+        .unwrap();
+        assert_eq!(
+            aggregate(&dump, &["M"], &relaxed(), NOW_MS)["BTCUSD"].depth,
+            want
+        );
+    }
 }

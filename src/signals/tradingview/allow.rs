@@ -18,7 +18,7 @@ impl IpBlock {
         };
         let addr: IpAddr = addr
             .parse()
-            .map_err(|_| format!("{text:?} is not an IP address or CIDR block"))?;
+            .map_err(|_| format!("{} is not an IP address or CIDR block", crate::input::excerpt(text)))?;
         let addr = addr.to_canonical();
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
@@ -27,7 +27,7 @@ impl IpBlock {
                 .parse::<u8>()
                 .ok()
                 .filter(|p| *p <= max)
-                .ok_or_else(|| format!("{text:?} has a prefix length outside 0..={max}"))?,
+                .ok_or_else(|| format!("{} has a prefix length outside 0..={max}", crate::input::excerpt(text)))?,
         };
         Ok(IpBlock { addr, prefix })
     }

@@ -14,7 +14,6 @@ const NUMBER_SECRET: &str = "98765432109876543210";
 const WEIGHTS: &str =
     r#"[{"symbol": "BTCUSDT", "leverage": 3, "sources": [{"source": "tv", "weight": 0.5}]}]"#;
 const BYBIT: &str = r#"{"accounts": [{"name": "main", "venue": "bybit", "credentials": "bybit_main"}]}"#;
-const SIM: &str = r#"{"accounts": [{"name": "a", "venue": "sim"}]}"#;
 
 fn tv(params: &str) -> String {
     format!(r#"{{"accounts": [{{"name": "a", "venue": "sim"}}], "sources": [{{"name": "tv", "kind": "tradingview", {params}}}]}}"#)

@@ -33,7 +33,7 @@ pub fn read_bounded(path: &Path, limit: u64) -> Result<String, BoundedReadError>
         return Err(BoundedReadError::TooLarge { size, limit });
     }
     let mut text = String::with_capacity(size as usize);
-    file.take(limit + 1).read_to_string(&mut text)?;
+    file.take(limit.saturating_add(1)).read_to_string(&mut text)?;
     if text.len() as u64 > limit {
         return Err(BoundedReadError::TooLarge {
             size: text.len() as u64,
@@ -55,6 +55,7 @@ mod tests {
         let err = read_bounded(&path, 100).unwrap_err();
         assert_eq!(err.to_string(), "101 bytes is over the limit of 100 bytes");
         assert_eq!(read_bounded(&path, 101).unwrap().len(), 101);
+        assert_eq!(read_bounded(&path, u64::MAX).unwrap().len(), 101);
         assert!(read_bounded(&dir.path().join("none"), 100)
             .unwrap_err()
             .is_not_found());

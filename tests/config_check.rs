@@ -130,7 +130,9 @@ fn missing_credentials_name_the_account() {
     let (ok, text) = check(dir.path(), &[]);
     assert!(!ok);
     assert!(
-        text.contains(r#"account "main" names a credentials entry that credentials.json does not have"#),
+        text.contains(
+            r#"account "main" names a credentials entry that credentials.json does not have"#
+        ),
         "{text}"
     );
     // The same credentials from the environment make the set valid, and are never printed.
@@ -269,7 +271,10 @@ fn wrong_shapes_in_asset_mapping_are_refused() {
     let dir = common::config_dir(&[
         ("engine.json", ENGINE),
         ("signal_weights.json", WEIGHTS),
-        ("asset_mapping.json", r#"{"manaul": {"BTCUSDT": "BTCUSDT"}}"#),
+        (
+            "asset_mapping.json",
+            r#"{"manaul": {"BTCUSDT": "BTCUSDT"}}"#,
+        ),
     ]);
     let (ok, text) = check(dir.path(), &[]);
     assert!(ok, "{text}");
@@ -301,9 +306,14 @@ fn unknown_credentials_fields_are_refused_and_python_fields_accepted() {
     );
     let (ok, text) = check(dir.path(), &[]);
     assert!(!ok, "{text}");
-    assert!(text.contains("credentials.json: at bybit.api_secert"), "{text}");
     assert!(
-        text.contains(r#"entry "bybit" has an unknown field "api_secert"; did you mean "api_secret"?"#),
+        text.contains("credentials.json: at bybit.api_secert"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"entry "bybit" has an unknown field "api_secert"; did you mean "api_secret"?"#
+        ),
         "{text}"
     );
     // The Python tool's file, as it is.
@@ -321,7 +331,12 @@ fn unknown_credentials_fields_are_refused_and_python_fields_accepted() {
     );
     let (ok, text) = check(dir.path(), &[]);
     assert!(ok, "{text}");
-    assert!(text.contains("fields ccxt_list, copy_trading, leverage_override, min_order_notional_usd are ignored"), "{text}");
+    assert!(
+        text.contains(
+            "fields ccxt_list, copy_trading, leverage_override, min_order_notional_usd are ignored"
+        ),
+        "{text}"
+    );
 }
 
 #[test]
@@ -364,7 +379,10 @@ fn check_parses_the_signal_files() {
 
 #[test]
 fn oversized_inputs_are_refused_with_size_and_limit() {
-    let dir = common::config_dir(&[("engine.json", SIGNAL_ENGINE), ("signal_weights.json", WEIGHTS)]);
+    let dir = common::config_dir(&[
+        ("engine.json", SIGNAL_ENGINE),
+        ("signal_weights.json", WEIGHTS),
+    ]);
     // Sparse files: 50 MB on paper, nothing on disk; refused before a byte is read.
     let big = |name: &str| {
         let path = dir.path().join(name);

@@ -13,14 +13,19 @@ const NUMBER_SECRET: &str = "98765432109876543210";
 
 const WEIGHTS: &str =
     r#"[{"symbol": "BTCUSDT", "leverage": 3, "sources": [{"source": "tv", "weight": 0.5}]}]"#;
-const BYBIT: &str = r#"{"accounts": [{"name": "main", "venue": "bybit", "credentials": "bybit_main"}]}"#;
+const BYBIT: &str =
+    r#"{"accounts": [{"name": "main", "venue": "bybit", "credentials": "bybit_main"}]}"#;
 
 fn tv(params: &str) -> String {
-    format!(r#"{{"accounts": [{{"name": "a", "venue": "sim"}}], "sources": [{{"name": "tv", "kind": "tradingview", {params}}}]}}"#)
+    format!(
+        r#"{{"accounts": [{{"name": "a", "venue": "sim"}}], "sources": [{{"name": "tv", "kind": "tradingview", {params}}}]}}"#
+    )
 }
 
 fn sn8(params: &str) -> String {
-    format!(r#"{{"accounts": [{{"name": "a", "venue": "sim"}}], "sources": [{{"name": "tv", "kind": "bittensor_sn8", "url": "http://127.0.0.1:9/x", {params}}}]}}"#)
+    format!(
+        r#"{{"accounts": [{{"name": "a", "venue": "sim"}}], "sources": [{{"name": "tv", "kind": "bittensor_sn8", "url": "http://127.0.0.1:9/x", {params}}}]}}"#
+    )
 }
 
 struct Case {
@@ -91,7 +96,8 @@ fn cases() -> Vec<Case> {
 fn no_config_error_prints_a_secret() {
     let mut failures = Vec::new();
     for c in cases() {
-        let dir = common::config_dir(&[("engine.json", &c.engine), ("signal_weights.json", WEIGHTS)]);
+        let dir =
+            common::config_dir(&[("engine.json", &c.engine), ("signal_weights.json", WEIGHTS)]);
         if let Some(text) = &c.credentials {
             common::write(dir.path(), "credentials.json", text);
             #[cfg(unix)]
@@ -114,7 +120,8 @@ fn no_config_error_prints_a_secret() {
         );
         if out.status.success() {
             failures.push(format!("{}: accepted:\n{text}", c.what));
-        } else if text.contains(SECRET_PART) || text.contains("9876543210") || text.contains("qzvx") {
+        } else if text.contains(SECRET_PART) || text.contains("9876543210") || text.contains("qzvx")
+        {
             failures.push(format!("{}: secret in the output:\n{text}", c.what));
         } else if !text.contains(".json") && !text.contains("environment") {
             failures.push(format!("{}: the error names no file:\n{text}", c.what));

@@ -51,7 +51,11 @@ fn count(d: &Daemon, needle: &str) -> usize {
 fn wait_for_log(d: &Daemon, needles: &[&str], before: usize, what: &str) {
     let deadline = Instant::now() + WAIT;
     while needles.iter().map(|n| count(d, n)).sum::<usize>() <= before {
-        assert!(Instant::now() < deadline, "no {what} in the log:\n{}", d.log_text());
+        assert!(
+            Instant::now() < deadline,
+            "no {what} in the log:\n{}",
+            d.log_text()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -91,7 +95,12 @@ fn an_editors_safe_save_makes_no_order() {
     // Two reconcile cycles after the file is back: anything the gap set off has happened.
     let now = cycle(&d.status().unwrap());
     let s = d.wait_until("two more cycles", WAIT, |s| cycle(s) >= now + 2);
-    assert_eq!(orders_sent(&d), sent, "the safe-save sent orders:\n{}", d.log_text());
+    assert_eq!(
+        orders_sent(&d),
+        sent,
+        "the safe-save sent orders:\n{}",
+        d.log_text()
+    );
     assert_eq!(position(&s, "BTCUSDT"), position(&opened, "BTCUSDT"));
     assert_eq!(position(&s, "ETHUSDT"), position(&opened, "ETHUSDT"));
     assert!(d.log_text().contains("holding the last signals"));
@@ -113,8 +122,12 @@ fn a_file_gone_longer_than_the_grace_goes_flat() {
         position(s, "BTCUSDT").is_zero() && position(s, "ETHUSDT").is_zero()
     });
     let log = d.log_text();
-    let held = log.find("holding the last signals").expect("a hold warning");
-    let flat = log.find("still missing after the grace period").expect("a flat warning");
+    let held = log
+        .find("holding the last signals")
+        .expect("a hold warning");
+    let flat = log
+        .find("still missing after the grace period")
+        .expect("a flat warning");
     assert!(held < flat, "held first, then went flat");
 }
 
@@ -143,7 +156,10 @@ fn a_deleted_asset_mapping_is_refused_and_the_last_set_stays() {
     let cfg = config_dir(&[
         ("engine.json", &engine(None)),
         ("signal_weights.json", SIM_WEIGHTS),
-        ("asset_mapping.json", r#"{"manual": {"BTCUSDT": "BTCUSDT"}}"#),
+        (
+            "asset_mapping.json",
+            r#"{"manual": {"BTCUSDT": "BTCUSDT"}}"#,
+        ),
         ("signals/manual.json", SIGNALS),
     ]);
     let state = tempfile::tempdir().unwrap();
@@ -151,9 +167,18 @@ fn a_deleted_asset_mapping_is_refused_and_the_last_set_stays() {
     d.wait_until("BTC open", WAIT, |s| position(s, "BTCUSDT") > dec!(0.09));
     let before = count(&d, "config refused") + count(&d, "config reloaded");
     std::fs::remove_file(cfg.path().join("asset_mapping.json")).unwrap();
-    wait_for_log(&d, &["config refused", "config reloaded"], before, "reload outcome");
+    wait_for_log(
+        &d,
+        &["config refused", "config reloaded"],
+        before,
+        "reload outcome",
+    );
     let now = cycle(&d.status().unwrap());
     let s = d.wait_until("two more cycles", WAIT, |s| cycle(s) >= now + 2);
-    assert!(position(&s, "ETHUSDT").is_zero(), "ETH opened:\n{}", d.log_text());
+    assert!(
+        position(&s, "ETHUSDT").is_zero(),
+        "ETH opened:\n{}",
+        d.log_text()
+    );
     assert!(d.log_text().contains("asset_mapping.json was deleted"));
 }

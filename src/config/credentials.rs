@@ -97,7 +97,11 @@ pub struct CredentialsProblem {
 
 impl std::fmt::Display for CredentialsProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "at {}: {}; expected {}", self.path, self.problem, self.expected)
+        write!(
+            f,
+            "at {}: {}; expected {}",
+            self.path, self.problem, self.expected
+        )
     }
 }
 
@@ -116,7 +120,11 @@ impl Credentials {
         let mut ignored = BTreeSet::new();
         for (name, entry) in entries {
             let shown = shown_name(name);
-            let at = if shown.starts_with('"') { name.as_str() } else { "<entry>" };
+            let at = if shown.starts_with('"') {
+                name.as_str()
+            } else {
+                "<entry>"
+            };
             let Value::Object(fields) = entry else {
                 return Err(CredentialsProblem {
                     path: at.to_string(),
@@ -196,7 +204,12 @@ fn unknown_field(at: &str, entry: &str, field: &str) -> CredentialsProblem {
         };
     }
     let close = known()
-        .map(|k| (strsim::damerau_levenshtein(k, &field.to_ascii_lowercase()), *k))
+        .map(|k| {
+            (
+                strsim::damerau_levenshtein(k, &field.to_ascii_lowercase()),
+                *k,
+            )
+        })
         .filter(|(d, _)| *d <= 3)
         .min();
     let hint = close.map_or(String::new(), |(_, k)| format!("; did you mean \"{k}\"?"));
@@ -387,7 +400,8 @@ mod tests {
         let p = problem(r#"{"bybit_main": {"api_key": "k", "api_secrt": "s"}}"#);
         assert_eq!(p.path, "bybit_main.api_secrt");
         assert!(
-            p.problem.contains(r#"unknown field "api_secrt"; did you mean "api_secret"?"#),
+            p.problem
+                .contains(r#"unknown field "api_secrt"; did you mean "api_secret"?"#),
             "{p}"
         );
         let p = problem(r#"{"bybit_main": {"apikey": "k"}}"#);

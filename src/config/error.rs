@@ -12,7 +12,11 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     #[error("{file}: {size} bytes is over the limit of {limit} bytes for a config file; is it the right file?")]
-    TooLarge { file: PathBuf, size: u64, limit: u64 },
+    TooLarge {
+        file: PathBuf,
+        size: u64,
+        limit: u64,
+    },
     #[error("{file}: not valid JSON at line {line}, column {column}: {message}")]
     Syntax {
         file: PathBuf,

@@ -72,7 +72,8 @@ impl ConfigSet {
                     credentials_path.display()
                 ));
             }
-            let value: serde_json::Value = parse_json(&credentials_path, &read(&credentials_path)?)?;
+            let value: serde_json::Value =
+                parse_json(&credentials_path, &read(&credentials_path)?)?;
             let (credentials, ignored) = Credentials::from_json(&value).map_err(|p| {
                 ConfigError::invalid(&credentials_path, p.path, p.problem, p.expected)
             })?;

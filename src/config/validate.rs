@@ -44,7 +44,10 @@ pub(super) fn validate(mut set: ConfigSet) -> Result<ConfigSet, ConfigError> {
         return Err(ConfigError::invalid(
             &engine_file,
             "risk.kill_switch_file",
-            format!("{} is not a plain file name", excerpt(&risk.kill_switch_file)),
+            format!(
+                "{} is not a plain file name",
+                excerpt(&risk.kill_switch_file)
+            ),
             "a file name inside the state directory, such as \"KILL\"",
         ));
     }
@@ -69,6 +72,7 @@ pub(super) fn validate(mut set: ConfigSet) -> Result<ConfigSet, ConfigError> {
     for (i, a) in e.accounts.iter().enumerate() {
         let at = |field: &str| format!("accounts[{i}].{field}");
         if a.name.is_empty()
+            || a.name.len() > 64
             || !a
                 .name
                 .chars()
@@ -78,7 +82,7 @@ pub(super) fn validate(mut set: ConfigSet) -> Result<ConfigSet, ConfigError> {
                 &engine_file,
                 at("name"),
                 format!("account name {} is not usable", excerpt(&a.name)),
-                "letters, digits, '_' or '-'",
+                "letters, digits, '_' or '-', at most 64",
             ));
         }
         if !names.insert(a.name.to_ascii_lowercase()) {
@@ -93,7 +97,11 @@ pub(super) fn validate(mut set: ConfigSet) -> Result<ConfigSet, ConfigError> {
             return Err(ConfigError::invalid(
                 &engine_file,
                 at("venue"),
-                format!("account \"{}\" names unknown venue {}", a.name, excerpt(&a.venue)),
+                format!(
+                    "account \"{}\" names unknown venue {}",
+                    a.name,
+                    excerpt(&a.venue)
+                ),
                 format!("one of {}", VENUES.join(", ")),
             ));
         }
@@ -198,7 +206,7 @@ pub(super) fn validate(mut set: ConfigSet) -> Result<ConfigSet, ConfigError> {
             return Err(ConfigError::invalid(
                 &engine_file,
                 format!("sources[{i}]"),
-                format!("source \"{}\": {}", s.name, problem.problem),
+                format!("source {}: {}", excerpt(&s.name), problem.problem),
                 problem.expected,
             ));
         }

@@ -33,7 +33,8 @@ pub fn read_bounded(path: &Path, limit: u64) -> Result<String, BoundedReadError>
         return Err(BoundedReadError::TooLarge { size, limit });
     }
     let mut text = String::with_capacity(size as usize);
-    file.take(limit.saturating_add(1)).read_to_string(&mut text)?;
+    file.take(limit.saturating_add(1))
+        .read_to_string(&mut text)?;
     if text.len() as u64 > limit {
         return Err(BoundedReadError::TooLarge {
             size: text.len() as u64,

@@ -361,14 +361,14 @@ async fn a_symbol_the_config_does_not_use_is_refused_and_not_stored() {
         .await;
     assert_eq!(status, 422, "{body}");
     assert!(
-        body["error"]
-            .as_str()
-            .unwrap()
-            .contains("no entry of signal_weights.json gives source \"tradingview\" a weight for DOGEUSDT"),
+        body["error"].as_str().unwrap().contains(
+            "no entry of signal_weights.json gives source \"tradingview\" a weight for DOGEUSDT"
+        ),
         "{body}"
     );
     assert_eq!(h.tv_depth("DOGEUSDT"), None);
-    let stored = std::fs::read_to_string(h.state_dir.path().join("signals.json")).unwrap_or_default();
+    let stored =
+        std::fs::read_to_string(h.state_dir.path().join("signals.json")).unwrap_or_default();
     assert!(!stored.contains("DOGEUSDT"), "{stored}");
     let journal = h.state_dir.path().join("webhooks/tradingview.jsonl");
     let journaled = std::fs::read_to_string(journal).unwrap_or_default();

@@ -94,7 +94,10 @@ impl<'de> Deserialize<'de> for Entries {
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("an object { \"<symbol>\": { \"depth\": <-1..1> } }")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Entries, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Entries, A::Error> {
                 let mut out = Vec::new();
                 while let Some((k, v)) = map.next_entry::<String, FileEntry>()? {
                     out.push((k, v));
@@ -114,7 +117,12 @@ pub struct FileSource {
 }
 
 impl FileSource {
-    pub fn new(name: String, path: PathBuf, max_leverage: Decimal, missing_grace: Duration) -> Self {
+    pub fn new(
+        name: String,
+        path: PathBuf,
+        max_leverage: Decimal,
+        missing_grace: Duration,
+    ) -> Self {
         FileSource {
             name,
             path,
@@ -359,7 +367,11 @@ mod tests {
         let err = parse(&path).unwrap_err();
         assert!(err.contains("listed twice"), "{err}");
         // The exact same key twice as well (a map would keep the last silently).
-        std::fs::write(&path, r#"{"BTCUSDT": {"depth": 0.5}, "BTCUSDT": {"depth": 0}}"#).unwrap();
+        std::fs::write(
+            &path,
+            r#"{"BTCUSDT": {"depth": 0.5}, "BTCUSDT": {"depth": 0}}"#,
+        )
+        .unwrap();
         assert!(parse(&path).unwrap_err().contains("listed twice"));
     }
 
@@ -369,9 +381,15 @@ mod tests {
         let path = dir.path().join("s.json");
         std::fs::write(&path, r#"{"BTCUSDT": {"depth": 0.5, "leverage": 25}}"#).unwrap();
         let err = parse(&path).unwrap_err();
-        assert!(err.contains("leverage 25 is above risk.max_leverage 20"), "{err}");
+        assert!(
+            err.contains("leverage 25 is above risk.max_leverage 20"),
+            "{err}"
+        );
         std::fs::write(&path, r#"{"BTCUSDT": {"depth": 0.5, "leverage": 20}}"#).unwrap();
-        assert_eq!(parse(&path).unwrap().unwrap()["BTCUSDT"].leverage, Some(dec!(20)));
+        assert_eq!(
+            parse(&path).unwrap().unwrap()["BTCUSDT"].leverage,
+            Some(dec!(20))
+        );
     }
 
     #[test]
@@ -382,7 +400,10 @@ mod tests {
         // Sparse: 50 MB on paper, nothing on disk, and nothing read.
         f.set_len(50 * 1024 * 1024).unwrap();
         let err = parse(&path).unwrap_err();
-        assert!(err.contains("52428800 bytes is over the limit of 1048576 bytes"), "{err}");
+        assert!(
+            err.contains("52428800 bytes is over the limit of 1048576 bytes"),
+            "{err}"
+        );
         let long = "Z".repeat(5000);
         std::fs::write(&path, format!(r#"{{"{long}": {{"depth": 7}}}}"#)).unwrap();
         let err = parse(&path).unwrap_err();

@@ -178,7 +178,10 @@ impl Sn8Config {
                 if at.is_empty() || at == "." {
                     crate::input::shorten_quoted(&e.inner().to_string())
                 } else {
-                    format!("{at}: {}", crate::input::shorten_quoted(&e.inner().to_string()))
+                    format!(
+                        "{at}: {}",
+                        crate::input::shorten_quoted(&e.inner().to_string())
+                    )
                 },
                 "the bittensor_sn8 fields described in README.md",
             )
@@ -219,7 +222,10 @@ impl Sn8Config {
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
             .ok_or_else(|| {
                 problem(
-                    format!("url {} is not an http(s) URL", crate::input::excerpt(&url_text)),
+                    format!(
+                        "url {} is not an http(s) URL",
+                        crate::input::excerpt(&url_text)
+                    ),
                     "\"url\": \"https://<validator>/miner-positions\"",
                 )
             })?;

@@ -60,7 +60,10 @@ impl TradingViewConfig {
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         {
             return Err(problem(
-                format!("name {} cannot be a URL path segment", crate::input::excerpt(&source.name)),
+                format!(
+                    "name {} cannot be a URL path segment",
+                    crate::input::excerpt(&source.name)
+                ),
                 "letters, digits, '_' or '-' (the webhook URL is /webhook/<name>)",
             ));
         }
@@ -247,7 +250,8 @@ mod tests {
         )
         .unwrap_err();
         assert!(
-            err.problem.contains("names an entry that credentials.json does not have"),
+            err.problem
+                .contains("names an entry that credentials.json does not have"),
             "{}",
             err.problem
         );

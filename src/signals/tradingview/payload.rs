@@ -7,8 +7,8 @@
 //! Any field may be a string or a number. Unlike the Python tool, a short with a positive size
 //! is short, a long with a negative size is refused, and a depth outside [-1, 1] is refused.
 
-use crate::signals::check_depth;
 use crate::input::excerpt;
+use crate::signals::check_depth;
 use crate::signals::lenient::{self, parse_decimal};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -180,7 +180,10 @@ fn alert_depth(obj: &Map<String, Value>) -> Result<Decimal, String> {
         .to_ascii_lowercase();
     if let Some(action) = lenient::text(obj.get("action"), "action")? {
         if !matches!(action.to_ascii_lowercase().as_str(), "buy" | "sell") {
-            return Err(format!("\"action\" {} is not buy or sell", excerpt(&action)));
+            return Err(format!(
+                "\"action\" {} is not buy or sell",
+                excerpt(&action)
+            ));
         }
     }
     // A flat closes whatever the size says ("Exit @ 3263.55" is the usual companion), so its

@@ -64,17 +64,36 @@ mod tests {
     #[test]
     fn leverage_above_the_cap_and_unused_symbols_are_refused() {
         let c = config("{}");
-        assert_eq!(refused(&c, json!({"symbol": "BTCUSDT", "depth": 0.5, "leverage": 10})), None);
-        let r = refused(&c, json!({"symbol": "BTCUSDT", "depth": 0.5, "leverage": 11})).unwrap();
-        assert!(r.contains("leverage\" 11 is above risk.max_leverage 10"), "{r}");
+        assert_eq!(
+            refused(
+                &c,
+                json!({"symbol": "BTCUSDT", "depth": 0.5, "leverage": 10})
+            ),
+            None
+        );
+        let r = refused(
+            &c,
+            json!({"symbol": "BTCUSDT", "depth": 0.5, "leverage": 11}),
+        )
+        .unwrap();
+        assert!(
+            r.contains("leverage\" 11 is above risk.max_leverage 10"),
+            "{r}"
+        );
         let r = refused(&c, json!({"symbol": "DOGEUSDT", "depth": 0.5})).unwrap();
-        assert!(r.contains("gives source \"tv\" a weight for DOGEUSDT"), "{r}");
+        assert!(
+            r.contains("gives source \"tv\" a weight for DOGEUSDT"),
+            "{r}"
+        );
         // Weighted, but for another source only.
         let r = refused(&c, json!({"symbol": "ETHUSDT", "depth": 0.5})).unwrap();
         assert!(r.contains("for ETHUSDT"), "{r}");
         let c = config(r#"{"tv": {"XBT": "BTCUSDT"}}"#);
         assert_eq!(refused(&c, json!({"symbol": "xbt", "depth": 0.5})), None);
         let r = refused(&c, json!({"symbol": "BTCUSDT", "depth": 0.5})).unwrap();
-        assert!(r.contains("not in the \"tv\" section of asset_mapping.json"), "{r}");
+        assert!(
+            r.contains("not in the \"tv\" section of asset_mapping.json"),
+            "{r}"
+        );
     }
 }

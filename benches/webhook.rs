@@ -21,6 +21,8 @@ fn engine(debounce_ms: u64) -> String {
         r#"{{
   "accounts": [ {{ "name": "sim-a", "venue": "sim", "sim": {{ "seed": 7, "volatility_bps": 0 }} }} ],
   "sources": [ {{ "name": "tradingview", "kind": "tradingview", "token": "{TOKEN}",
+                 "rate_limit_per_minute": 100000000, "rate_limit_burst": 100000 }},
+               {{ "name": "bench", "kind": "tradingview", "token": "{TOKEN}",
                  "rate_limit_per_minute": 100000000, "rate_limit_burst": 100000 }} ],
   "cycle": {{ "reconcile_interval_secs": 3600, "debounce_ms": {debounce_ms} }},
   "logging": {{ "level": "warn" }}
@@ -28,14 +30,26 @@ fn engine(debounce_ms: u64) -> String {
     )
 }
 
+/// The intake run posts to the `bench` source, whose 50 symbols map to BTCUSDT with weight 0:
+/// every signal is stored (a webhook for a symbol the config does not use is refused) and
+/// none moves a target.
 const WEIGHTS: &str = r#"[
-  { "symbol": "BTCUSDT", "leverage": 2, "sources": [ { "source": "tradingview", "weight": 1.0 } ] }
+  { "symbol": "BTCUSDT", "leverage": 2, "sources": [ { "source": "tradingview", "weight": 1.0 },
+                                                     { "source": "bench", "weight": 0 } ] }
 ]"#;
+
+fn mapping() -> String {
+    let symbols: Vec<String> = (0..50)
+        .map(|i| format!(r#""BENCH{i}USDT": "BTCUSDT""#))
+        .collect();
+    format!(r#"{{ "bench": {{ {} }} }}"#, symbols.join(", "))
+}
 
 fn start(debounce_ms: u64) -> (Daemon, tempfile::TempDir, tempfile::TempDir) {
     let cfg = common::config_dir(&[
         ("engine.json", &engine(debounce_ms)),
         ("signal_weights.json", WEIGHTS),
+        ("asset_mapping.json", &mapping()),
     ]);
     let state = tempfile::tempdir().expect("state dir");
     let d = Daemon::start_with_env(cfg.path(), state.path(), &[("RUST_LOG", "warn")]);
@@ -64,8 +78,12 @@ async fn orders_sent(client: &reqwest::Client, base: &str) -> u64 {
 }
 
 async fn post(client: &reqwest::Client, base: &str, body: String) -> u16 {
+    post_to(client, base, "tradingview", body).await
+}
+
+async fn post_to(client: &reqwest::Client, base: &str, source: &str, body: String) -> u16 {
     client
-        .post(format!("{base}/webhook/tradingview"))
+        .post(format!("{base}/webhook/{source}"))
         .header("x-webhook-token", TOKEN)
         .header("content-type", "application/json")
         .body(body)
@@ -117,7 +135,7 @@ async fn intake(base: String, requests: usize, concurrency: usize) -> (Duration,
                 let depth = if i % 2 == 0 { "0.2" } else { "-0.2" };
                 let body = format!(r#"{{"symbol": "BENCH{}USDT", "depth": {depth}}}"#, i % 50);
                 let t = Instant::now();
-                let status = post(&client, &base, body).await;
+                let status = post_to(&client, &base, "bench", body).await;
                 assert_eq!(status, 200, "webhook refused");
                 latencies.push(t.elapsed());
             }

@@ -5,6 +5,7 @@ pub mod config;
 pub mod domain;
 pub mod execution;
 pub mod fswatch;
+pub mod input;
 pub mod server;
 pub mod signals;
 pub mod state;

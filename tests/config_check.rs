@@ -130,7 +130,9 @@ fn missing_credentials_name_the_account() {
     let (ok, text) = check(dir.path(), &[]);
     assert!(!ok);
     assert!(
-        text.contains(r#"account "main" uses credentials "bybit_main""#),
+        text.contains(
+            r#"account "main" names a credentials entry that credentials.json does not have"#
+        ),
         "{text}"
     );
     // The same credentials from the environment make the set valid, and are never printed.
@@ -215,4 +217,220 @@ fn venues_not_built_yet_are_flagged() {
         text.contains(r#"venue "kucoin" is not implemented in this build yet"#),
         "{text}"
     );
+}
+
+const SIGNAL_ENGINE: &str = r#"{"accounts": [{"name": "a", "venue": "sim"}],
+  "sources": [{"name": "manual", "kind": "file", "path": "signals/manual.json"}],
+  "risk": {"max_leverage": 5}}"#;
+
+#[test]
+fn unknown_fields_in_weights_are_refused() {
+    // "source" for "sources": today the symbol would have no source and be closed.
+    let dir = common::config_dir(&[
+        ("engine.json", ENGINE),
+        (
+            "signal_weights.json",
+            r#"[{"symbol": "BTCUSDT", "leverage": 3, "source": [{"source": "manual", "weight": 0.5}]}]"#,
+        ),
+    ]);
+    let (ok, text) = check(dir.path(), &[]);
+    assert!(!ok, "{text}");
+    assert!(text.contains("signal_weights.json"), "{text}");
+    assert!(text.contains("unknown field `source`"), "{text}");
+    let dir = common::config_dir(&[
+        ("engine.json", ENGINE),
+        (
+            "signal_weights.json",
+            r#"[{"symbol": "BTCUSDT", "leverage": 3, "sources": [{"source": "manual", "wieght": 0.5}]}]"#,
+        ),
+    ]);
+    let (ok, text) = check(dir.path(), &[]);
+    assert!(!ok, "{text}");
+    assert!(text.contains("[0].sources[0]"), "{text}");
+    assert!(text.contains("unknown field `wieght`"), "{text}");
+}
+
+#[test]
+fn wrong_shapes_in_asset_mapping_are_refused() {
+    for mapping in [
+        r#"{"manual": ["BTCUSDT"]}"#,
+        r#"{"manual": {"BTCUSDT": {"to": "BTCUSDT"}}}"#,
+        r#"{"manual": "BTCUSDT"}"#,
+        r#"{"manual": {"BTCUSDT": "BTCUSDT", "btcusdt": "ETHUSDT"}}"#,
+    ] {
+        let dir = common::config_dir(&[
+            ("engine.json", ENGINE),
+            ("signal_weights.json", WEIGHTS),
+            ("asset_mapping.json", mapping),
+        ]);
+        let (ok, text) = check(dir.path(), &[]);
+        assert!(!ok, "{mapping}: {text}");
+        assert!(text.contains("asset_mapping.json"), "{text}");
+    }
+    // A section for a source engine.json does not define is probably a typo: a warning.
+    let dir = common::config_dir(&[
+        ("engine.json", ENGINE),
+        ("signal_weights.json", WEIGHTS),
+        (
+            "asset_mapping.json",
+            r#"{"manaul": {"BTCUSDT": "BTCUSDT"}}"#,
+        ),
+    ]);
+    let (ok, text) = check(dir.path(), &[]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains(r#"section "manaul" names no source of engine.json"#),
+        "{text}"
+    );
+}
+
+#[test]
+fn unknown_credentials_fields_are_refused_and_python_fields_accepted() {
+    let engine = r#"{"accounts": [{"name": "main", "venue": "bybit", "credentials": "bybit"}]}"#;
+    let write_creds = |dir: &std::path::Path, text: &str| {
+        common::write(dir, "credentials.json", text);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(
+                dir.join("credentials.json"),
+                std::fs::Permissions::from_mode(0o600),
+            )
+            .unwrap();
+        }
+    };
+    let dir = common::config_dir(&[("engine.json", engine), ("signal_weights.json", WEIGHTS)]);
+    write_creds(
+        dir.path(),
+        r#"{"bybit": {"api_key": "k", "api_secert": "s"}}"#,
+    );
+    let (ok, text) = check(dir.path(), &[]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("credentials.json: at bybit.api_secert"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"entry "bybit" has an unknown field "api_secert"; did you mean "api_secret"?"#
+        ),
+        "{text}"
+    );
+    // The Python tool's file, as it is.
+    write_creds(
+        dir.path(),
+        r#"{
+  "bittensor_sn8": { "api_key": "k", "endpoint": "https://v/miner-positions" },
+  "bybit":  { "api_key": "k", "api_secret": "s", "leverage_override": 0, "min_order_notional_usd": 5.0 },
+  "blofin": { "api_key": "k", "api_secret": "s", "api_passphrase": "p", "leverage_override": 0,
+              "copy_trading": false, "min_order_notional_usd": 0.0 },
+  "ccxt": { "ccxt_list": [ { "exchange_name": "hyperliquid", "account_name": "x", "api_key": "0x",
+      "api_secret": "0x", "api_passphrase": "0x", "leverage_override": 0,
+      "min_order_notional_usd": 10.0, "enabled": true, "copy_trading": false } ] }
+}"#,
+    );
+    let (ok, text) = check(dir.path(), &[]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains(
+            "fields ccxt_list, copy_trading, leverage_override, min_order_notional_usd are ignored"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn check_parses_the_signal_files() {
+    let weights = r#"[{"symbol": "BTCUSDT", "leverage": 3, "sources": [{"source": "manual", "weight": 0.5}]}]"#;
+    let dir = common::config_dir(&[
+        ("engine.json", SIGNAL_ENGINE),
+        ("signal_weights.json", weights),
+        (
+            "signals/manual.json",
+            r#"{"BTCUSDT": {"depth": 0.5}, "ETHUSDT": {"depth": -0.1, "leverage": 5}}"#,
+        ),
+    ]);
+    let (ok, text) = check(dir.path(), &[]);
+    assert!(ok, "{text}");
+    assert!(text.contains("manual.json): 2 symbols"), "{text}");
+    for (bad, why) in [
+        (
+            r#"{"BTCUSDT": {"depth": 0.5}, "btcusdt": {"depth": 0.1}}"#,
+            "listed twice",
+        ),
+        (r#"{"BTCUSDT": {"depht": 0.5}}"#, "unknown field `depht`"),
+        (
+            r#"{"BTCUSDT": {"depth": 0.5, "leverage": 6}}"#,
+            "leverage 6 is above risk.max_leverage 5",
+        ),
+        (r#"{"BTCUSDT": {"depth": 1.5}}"#, "outside [-1, 1]"),
+    ] {
+        common::write(dir.path(), "signals/manual.json", bad);
+        let (ok, text) = check(dir.path(), &[]);
+        assert!(!ok, "{bad}: {text}");
+        assert!(text.contains("manual.json"), "{text}");
+        assert!(text.contains(why), "{bad}: {text}");
+    }
+    std::fs::remove_file(dir.path().join("signals/manual.json")).unwrap();
+    let (ok, text) = check(dir.path(), &[]);
+    assert!(ok, "{text}");
+    assert!(text.contains("the file does not exist"), "{text}");
+}
+
+#[test]
+fn oversized_inputs_are_refused_with_size_and_limit() {
+    let dir = common::config_dir(&[
+        ("engine.json", SIGNAL_ENGINE),
+        ("signal_weights.json", WEIGHTS),
+    ]);
+    // Sparse files: 50 MB on paper, nothing on disk; refused before a byte is read.
+    let big = |name: &str| {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::File::create(&path)
+            .unwrap()
+            .set_len(50 * 1024 * 1024)
+            .unwrap();
+    };
+    big("signals/manual.json");
+    let (ok, text) = check(dir.path(), &[]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("manual.json: 52428800 bytes is over the limit of 1048576 bytes"),
+        "{text}"
+    );
+    big("signal_weights.json");
+    let (ok, text) = check(dir.path(), &[]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("signal_weights.json: 52428800 bytes is over the limit of 1048576 bytes"),
+        "{text}"
+    );
+}
+
+#[test]
+fn bad_values_are_quoted_as_short_excerpts() {
+    let long = "x".repeat(5000);
+    let dir = common::config_dir(&[
+        (
+            "engine.json",
+            &format!(r#"{{"accounts": [{{"name": "a", "venue": "{long}"}}]}}"#),
+        ),
+        ("signal_weights.json", WEIGHTS),
+    ]);
+    let (ok, text) = check(dir.path(), &[]);
+    assert!(!ok);
+    assert!(text.contains(&format!("{}…", "x".repeat(40))), "{text}");
+    assert!(!text.contains(&"x".repeat(41)), "{text}");
+    let dir = common::config_dir(&[
+        ("engine.json", ENGINE),
+        (
+            "signal_weights.json",
+            &format!(r#"[{{"symbol": "BTCUSDT", "leverage": "{long}"}}]"#),
+        ),
+    ]);
+    let (ok, text) = check(dir.path(), &[]);
+    assert!(!ok);
+    assert!(!text.contains(&"x".repeat(41)), "{text}");
+    assert!(text.len() < 1000, "{text}");
 }

@@ -69,8 +69,22 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Check => match ConfigSet::load(&cli.config_dir) {
             Ok(set) => {
                 print!("{}", set.summary());
-                println!("config OK");
-                ExitCode::SUCCESS
+                match crate::signals::check_files(&set) {
+                    Ok(lines) => {
+                        if !lines.is_empty() {
+                            println!("signal files:");
+                        }
+                        for line in lines {
+                            println!("{line}");
+                        }
+                        println!("config OK");
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("signal file error: {e}");
+                        ExitCode::FAILURE
+                    }
+                }
             }
             Err(e) => {
                 eprintln!("config error: {e}");

@@ -1,5 +1,6 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::collections::BTreeMap;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// A secret string. It prints as `***` in every `Debug` and `Display`, and serialises as
@@ -46,28 +47,220 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
-/// One entry of `credentials.json`. Unknown fields (such as the Python tool's
-/// `leverage_override`) are ignored so that its file can be copied as it is.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// One entry of `credentials.json`. Reading one is strict (see [`Credentials::from_json`]):
+/// an unknown field is an error, except the Python tool's fields listed in [`PYTHON_FIELDS`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Credential {
-    #[serde(default)]
     pub api_key: Option<Secret>,
-    #[serde(default)]
     pub api_secret: Option<Secret>,
-    #[serde(default)]
     pub api_passphrase: Option<Secret>,
-    #[serde(default)]
     pub account_id: Option<String>,
     /// Some sources (SN8) keep their endpoint with the key, as the Python tool did.
-    #[serde(default)]
     pub endpoint: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(transparent)]
 pub struct Credentials(pub BTreeMap<String, Credential>);
 
-const FIELDS: [&str; 5] = [
+/// Fields an entry may have.
+pub const ENTRY_FIELDS: [&str; 5] = [
+    "api_key",
+    "api_secret",
+    "api_passphrase",
+    "account_id",
+    "endpoint",
+];
+
+/// Fields of the Python tool's credentials.json, accepted (so that its file can be copied)
+/// and ignored: per-exchange settings belong to the account in engine.json here, and ccxt
+/// accounts (`"ccxt": {"ccxt_list": […]}` or its older single-object form) are not supported.
+pub const PYTHON_FIELDS: [&str; 7] = [
+    "leverage_override",
+    "min_order_notional_usd",
+    "copy_trading",
+    "ccxt_list",
+    "exchange_name",
+    "account_name",
+    "enabled",
+];
+
+/// What is wrong with credentials.json, phrased without any value from the file (every
+/// value in it may be a secret).
+#[derive(Debug, PartialEq)]
+pub struct CredentialsProblem {
+    /// JSON path: `entry` or `entry.field`.
+    pub path: String,
+    pub problem: String,
+    pub expected: String,
+}
+
+impl std::fmt::Display for CredentialsProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "at {}: {}; expected {}",
+            self.path, self.problem, self.expected
+        )
+    }
+}
+
+impl Credentials {
+    /// Reads credentials.json's parsed JSON strictly. Returns the entries and warnings
+    /// (ignored Python-tool fields). No error quotes a value.
+    pub fn from_json(value: &Value) -> Result<(Credentials, Vec<String>), CredentialsProblem> {
+        let Value::Object(entries) = value else {
+            return Err(CredentialsProblem {
+                path: "the top level".into(),
+                problem: format!("the file holds {}, not an object", kind(value)),
+                expected: "{ \"<entry>\": { \"api_key\": \"…\", \"api_secret\": \"…\" } }".into(),
+            });
+        };
+        let mut out = BTreeMap::new();
+        let mut ignored = BTreeSet::new();
+        for (name, entry) in entries {
+            let shown = shown_name(name);
+            let at = if shown.starts_with('"') {
+                name.as_str()
+            } else {
+                "<entry>"
+            };
+            let Value::Object(fields) = entry else {
+                return Err(CredentialsProblem {
+                    path: at.to_string(),
+                    problem: format!("entry {shown} is {}, not an object", kind(entry)),
+                    expected: "an object such as { \"api_key\": \"…\", \"api_secret\": \"…\" }"
+                        .into(),
+                });
+            };
+            let mut c = Credential::default();
+            for (field, v) in fields {
+                if PYTHON_FIELDS.contains(&field.as_str()) {
+                    ignored.insert(field.clone());
+                    continue;
+                }
+                if !ENTRY_FIELDS.contains(&field.as_str()) {
+                    return Err(unknown_field(at, &shown, field));
+                }
+                let text = match v {
+                    Value::Null => continue,
+                    Value::String(t) => t.clone(),
+                    other => {
+                        return Err(CredentialsProblem {
+                            path: format!("{at}.{field}"),
+                            problem: format!(
+                                "entry {shown}: {field} is {}, not a string",
+                                kind(other)
+                            ),
+                            expected: format!("\"{field}\": \"…\" (a string)"),
+                        })
+                    }
+                };
+                match field.as_str() {
+                    "api_key" => c.api_key = Some(Secret::new(text)),
+                    "api_secret" => c.api_secret = Some(Secret::new(text)),
+                    "api_passphrase" => c.api_passphrase = Some(Secret::new(text)),
+                    "account_id" => c.account_id = Some(text),
+                    _ => c.endpoint = Some(text),
+                }
+            }
+            out.insert(name.clone(), c);
+        }
+        let warnings = if ignored.is_empty() {
+            Vec::new()
+        } else {
+            vec![format!(
+                "credentials.json: the Python tool's fields {} are ignored (set leverage_override and min_order_notional_usd on the account in engine.json; ccxt accounts are not supported)",
+                ignored.into_iter().collect::<Vec<_>>().join(", ")
+            )]
+        };
+        Ok((Credentials(out), warnings))
+    }
+}
+
+impl<'de> Deserialize<'de> for Credentials {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(d)?;
+        Credentials::from_json(&value)
+            .map(|(c, _)| c)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+fn unknown_field(at: &str, entry: &str, field: &str) -> CredentialsProblem {
+    let known = || ENTRY_FIELDS.iter().chain(PYTHON_FIELDS.iter());
+    let expected = format!(
+        "only {} (and the Python tool's {}, which are ignored)",
+        ENTRY_FIELDS.join(", "),
+        PYTHON_FIELDS.join(", ")
+    );
+    if !looks_like_a_field_name(field) {
+        return CredentialsProblem {
+            path: at.to_string(),
+            problem: format!(
+                "entry {entry} has an unknown field whose name is not shown: it does not look like a field name (a secret used as a name?)"
+            ),
+            expected,
+        };
+    }
+    let close = known()
+        .map(|k| {
+            (
+                strsim::damerau_levenshtein(k, &field.to_ascii_lowercase()),
+                *k,
+            )
+        })
+        .filter(|(d, _)| *d <= 3)
+        .min();
+    let hint = close.map_or(String::new(), |(_, k)| format!("; did you mean \"{k}\"?"));
+    CredentialsProblem {
+        path: format!("{at}.{field}"),
+        problem: format!("entry {entry} has an unknown field \"{field}\"{hint}"),
+        expected,
+    }
+}
+
+/// The entry names of `credentials`, for an error that cannot repeat a name it did not find.
+pub fn entry_list(credentials: &Credentials) -> String {
+    if credentials.0.is_empty() {
+        return "it has no entry".into();
+    }
+    let names: Vec<String> = credentials.0.keys().map(|n| shown_name(n)).collect();
+    format!("it has {}", names.join(", "))
+}
+
+/// Field names are short words; anything else may be a pasted secret and is not echoed.
+fn looks_like_a_field_name(field: &str) -> bool {
+    (1..=32).contains(&field.len()) && field.chars().all(|c| c.is_ascii_alphabetic() || c == '_')
+}
+
+/// An entry name as an error shows it: quoted when it looks like a name, else described.
+fn shown_name(name: &str) -> String {
+    let digits = name.chars().filter(char::is_ascii_digit).count();
+    if (1..=32).contains(&name.len())
+        && digits < 6
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        format!("\"{name}\"")
+    } else {
+        format!("<a {}-character name not shown>", name.chars().count())
+    }
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+const ENV_FIELDS: [&str; 5] = [
     "API_KEY",
     "API_SECRET",
     "API_PASSPHRASE",
@@ -91,7 +284,7 @@ impl Credentials {
             let Some((name, field)) = rest.rsplit_once("__") else {
                 continue;
             };
-            if !FIELDS.contains(&field) || name.is_empty() {
+            if !ENV_FIELDS.contains(&field) || name.is_empty() {
                 continue;
             }
             let entry_name = self
@@ -191,5 +384,52 @@ mod tests {
             "ccxt": {"ccxt_list": []}}"#;
         let creds: Credentials = serde_json::from_str(text).unwrap();
         assert_eq!(creds.0.len(), 3);
+        let (_, warnings) = Credentials::from_json(&serde_json::from_str(text).unwrap()).unwrap();
+        assert!(
+            warnings[0].contains("ccxt_list, leverage_override, min_order_notional_usd"),
+            "{warnings:?}"
+        );
+    }
+
+    fn problem(text: &str) -> CredentialsProblem {
+        Credentials::from_json(&serde_json::from_str(text).unwrap()).unwrap_err()
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_with_a_suggestion() {
+        let p = problem(r#"{"bybit_main": {"api_key": "k", "api_secrt": "s"}}"#);
+        assert_eq!(p.path, "bybit_main.api_secrt");
+        assert!(
+            p.problem
+                .contains(r#"unknown field "api_secrt"; did you mean "api_secret"?"#),
+            "{p}"
+        );
+        let p = problem(r#"{"bybit_main": {"apikey": "k"}}"#);
+        assert!(p.problem.contains(r#"did you mean "api_key"?"#), "{p}");
+        let p = problem(r#"{"bybit_main": {"passwd": "k"}}"#);
+        assert!(!p.problem.contains("did you mean"), "{p}");
+    }
+
+    #[test]
+    fn no_value_is_ever_quoted() {
+        const SECRET: &str = "S3cr3tV4lu3-0123456789abcdef";
+        for text in [
+            format!(r#"{{"bybit_main": "{SECRET}"}}"#),
+            format!(r#"{{"bybit_main": ["{SECRET}"]}}"#),
+            format!(r#"{{"bybit_main": {{"api_key": ["{SECRET}"]}}}}"#),
+            format!(r#"{{"bybit_main": {{"api_key": "k", "token": "{SECRET}"}}}}"#),
+            format!(r#"{{"bybit_main": {{"{SECRET}": "x"}}}}"#),
+            format!(r#"{{"{SECRET}": "x"}}"#),
+            format!(r#"["{SECRET}"]"#),
+            r#"{"bybit_main": {"api_secret": 12345678901234567890}}"#.to_string(),
+        ] {
+            let p = problem(&text);
+            let shown = format!("{p} {p:?}");
+            assert!(!shown.contains(SECRET), "{shown}");
+            assert!(!shown.contains("0123456"), "{shown}");
+        }
+        let p = problem(&format!(r#"{{"bybit_main": "{SECRET}"}}"#));
+        assert_eq!(p.path, "bybit_main");
+        assert!(p.problem.contains("is a string, not an object"), "{p}");
     }
 }

@@ -11,6 +11,12 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{file}: {size} bytes is over the limit of {limit} bytes for a config file; is it the right file?")]
+    TooLarge {
+        file: PathBuf,
+        size: u64,
+        limit: u64,
+    },
     #[error("{file}: not valid JSON at line {line}, column {column}: {message}")]
     Syntax {
         file: PathBuf,
@@ -33,6 +39,8 @@ pub enum ConfigError {
     },
     #[error("environment override: {0}")]
     Environment(String),
+    #[error("{file} was deleted; the last good config stays in force. Restore it, or write {{}} to map no symbol")]
+    MappingDeleted { file: PathBuf },
 }
 
 impl ConfigError {
@@ -61,7 +69,7 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(
         file: file.to_path_buf(),
         line: e.line(),
         column: e.column(),
-        message: e.to_string(),
+        message: crate::input::shorten_quoted(&e.to_string()),
     })?;
     from_value(file, value)
 }
@@ -73,14 +81,17 @@ pub fn from_value<T: serde::de::DeserializeOwned>(
 ) -> Result<T, ConfigError> {
     serde_path_to_error::deserialize(value).map_err(|e| ConfigError::Shape {
         file: file.to_path_buf(),
-        path: display_path(&e.path().to_string()),
-        message: e.inner().to_string(),
+        path: crate::input::shorten_quoted(&display_path(&e.path().to_string())),
+        message: crate::input::shorten_quoted(&e.inner().to_string()),
     })
 }
 
 fn display_path(path: &str) -> String {
     if path.is_empty() || path == "." {
         "the top level".to_string()
+    } else if path.chars().count() > 120 {
+        // A path holds map keys, which can be anything (and any length) in a bad file.
+        format!("{}…", path.chars().take(120).collect::<String>())
     } else {
         path.to_string()
     }

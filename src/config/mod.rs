@@ -72,7 +72,13 @@ impl ConfigSet {
                     credentials_path.display()
                 ));
             }
-            parse_json(&credentials_path, &read(&credentials_path)?)?
+            let value: serde_json::Value =
+                parse_json(&credentials_path, &read(&credentials_path)?)?;
+            let (credentials, ignored) = Credentials::from_json(&value).map_err(|p| {
+                ConfigError::invalid(&credentials_path, p.path, p.problem, p.expected)
+            })?;
+            warnings.extend(ignored);
+            credentials
         } else {
             Credentials::default()
         };
@@ -245,10 +251,19 @@ pub enum ConfigFile {
     Credentials,
 }
 
+/// Reads a config file, refusing one above [`crate::input::MAX_CONFIG_BYTES`] before reading it.
 fn read(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        file: path.to_path_buf(),
-        source,
+    use crate::input::{read_bounded, BoundedReadError, MAX_CONFIG_BYTES};
+    read_bounded(path, MAX_CONFIG_BYTES).map_err(|e| match e {
+        BoundedReadError::Io(source) => ConfigError::Read {
+            file: path.to_path_buf(),
+            source,
+        },
+        BoundedReadError::TooLarge { size, limit } => ConfigError::TooLarge {
+            file: path.to_path_buf(),
+            size,
+            limit,
+        },
     })
 }
 
@@ -273,10 +288,10 @@ fn load_engine(path: &Path, env: &[(String, String)]) -> Result<EngineConfig, Co
                 .source(Some(env_source)),
         )
         .build()
-        .map_err(|e| ConfigError::Environment(e.to_string()))?;
+        .map_err(|e| ConfigError::Environment(crate::input::shorten_quoted(&e.to_string())))?;
     let value: serde_json::Value = merged
         .try_deserialize()
-        .map_err(|e| ConfigError::Environment(e.to_string()))?;
+        .map_err(|e| ConfigError::Environment(crate::input::shorten_quoted(&e.to_string())))?;
     from_value(path, value)
 }
 

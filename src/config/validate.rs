@@ -1,4 +1,5 @@
 use super::{ConfigError, ConfigFile, ConfigSet, IMPLEMENTED_VENUES, VENUES};
+use crate::input::excerpt;
 use rust_decimal::Decimal;
 use std::collections::BTreeSet;
 
@@ -43,7 +44,10 @@ pub(super) fn validate(mut set: ConfigSet) -> Result<ConfigSet, ConfigError> {
         return Err(ConfigError::invalid(
             &engine_file,
             "risk.kill_switch_file",
-            format!("{:?} is not a plain file name", risk.kill_switch_file),
+            format!(
+                "{} is not a plain file name",
+                excerpt(&risk.kill_switch_file)
+            ),
             "a file name inside the state directory, such as \"KILL\"",
         ));
     }
@@ -59,7 +63,7 @@ pub(super) fn validate(mut set: ConfigSet) -> Result<ConfigSet, ConfigError> {
         return Err(ConfigError::invalid(
             &engine_file,
             "server.listen",
-            format!("{:?} is not an address", e.server.listen),
+            format!("{} is not an address", excerpt(&e.server.listen)),
             "host:port such as \"127.0.0.1:8787\"",
         ));
     }
@@ -68,6 +72,7 @@ pub(super) fn validate(mut set: ConfigSet) -> Result<ConfigSet, ConfigError> {
     for (i, a) in e.accounts.iter().enumerate() {
         let at = |field: &str| format!("accounts[{i}].{field}");
         if a.name.is_empty()
+            || a.name.len() > 64
             || !a
                 .name
                 .chars()
@@ -76,8 +81,8 @@ pub(super) fn validate(mut set: ConfigSet) -> Result<ConfigSet, ConfigError> {
             return Err(ConfigError::invalid(
                 &engine_file,
                 at("name"),
-                format!("account name {:?} is not usable", a.name),
-                "letters, digits, '_' or '-'",
+                format!("account name {} is not usable", excerpt(&a.name)),
+                "letters, digits, '_' or '-', at most 64",
             ));
         }
         if !names.insert(a.name.to_ascii_lowercase()) {
@@ -92,7 +97,11 @@ pub(super) fn validate(mut set: ConfigSet) -> Result<ConfigSet, ConfigError> {
             return Err(ConfigError::invalid(
                 &engine_file,
                 at("venue"),
-                format!("account \"{}\" names unknown venue \"{}\"", a.name, a.venue),
+                format!(
+                    "account \"{}\" names unknown venue {}",
+                    a.name,
+                    excerpt(&a.venue)
+                ),
                 format!("one of {}", VENUES.join(", ")),
             ));
         }
@@ -142,7 +151,7 @@ pub(super) fn validate(mut set: ConfigSet) -> Result<ConfigSet, ConfigError> {
                     return Err(ConfigError::invalid(
                         &engine_file,
                         at(field),
-                        format!("{u:?} is not a URL"),
+                        format!("{} is not a URL", excerpt(u)),
                         "an absolute URL such as https://api.example.com",
                     ));
                 }
@@ -162,16 +171,14 @@ pub(super) fn validate(mut set: ConfigSet) -> Result<ConfigSet, ConfigError> {
             };
             let Some(cred) = set.credentials.get(cred_name) else {
                 return Err(ConfigError::invalid(
-                    set.path_of(ConfigFile::Credentials),
-                    cred_name.clone(),
+                    &engine_file,
+                    at("credentials"),
                     format!(
-                        "account \"{}\" uses credentials \"{cred_name}\", which are not there",
-                        a.name
+                        "account \"{}\" names a credentials entry that credentials.json does not have ({})",
+                        a.name,
+                        super::credentials::entry_list(&set.credentials)
                     ),
-                    format!(
-                        "an entry \"{cred_name}\" in credentials.json or TRADE_ENGINE_CREDENTIALS__{}__API_KEY",
-                        cred_name.to_ascii_uppercase()
-                    ),
+                    "the name of an entry in credentials.json, or TRADE_ENGINE_CREDENTIALS__<ENTRY>__API_KEY (the name is not repeated here in case it is a secret pasted in the wrong place)",
                 ));
             };
             if cred.api_key.as_ref().is_none_or(|k| k.is_empty()) {
@@ -191,7 +198,7 @@ pub(super) fn validate(mut set: ConfigSet) -> Result<ConfigSet, ConfigError> {
             return Err(ConfigError::invalid(
                 &engine_file,
                 format!("sources[{i}].name"),
-                format!("source name {:?} is empty or used twice", s.name),
+                format!("source name {} is empty or used twice", excerpt(&s.name)),
                 "a unique name per source",
             ));
         }
@@ -199,7 +206,7 @@ pub(super) fn validate(mut set: ConfigSet) -> Result<ConfigSet, ConfigError> {
             return Err(ConfigError::invalid(
                 &engine_file,
                 format!("sources[{i}]"),
-                format!("source \"{}\": {}", s.name, problem.problem),
+                format!("source {}: {}", excerpt(&s.name), problem.problem),
                 problem.expected,
             ));
         }
@@ -217,11 +224,24 @@ pub(super) fn validate(mut set: ConfigSet) -> Result<ConfigSet, ConfigError> {
                 "a unified symbol such as BTCUSDT",
             ));
         }
+        let ticker = w.symbol.trim();
+        if ticker.len() > 40
+            || !ticker
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._:/-!".contains(c))
+        {
+            return Err(ConfigError::invalid(
+                &weights_file,
+                at("symbol"),
+                format!("{} is not a ticker", excerpt(&w.symbol)),
+                "a unified symbol such as BTCUSDT (letters, digits and . _ : / - !, at most 40)",
+            ));
+        }
         if !symbols.insert(w.symbol.to_ascii_uppercase()) {
             return Err(ConfigError::invalid(
                 &weights_file,
                 at("symbol"),
-                format!("{} is listed twice", w.symbol),
+                format!("{} is listed twice", excerpt(&w.symbol)),
                 "each symbol once",
             ));
         }
@@ -251,18 +271,20 @@ pub(super) fn validate(mut set: ConfigSet) -> Result<ConfigSet, ConfigError> {
                     format!("[{i}].sources[{j}].weight"),
                     format!(
                         "weight {} of {} for {} is outside 0..=1",
-                        s.weight, s.source, w.symbol
+                        s.weight,
+                        excerpt(&s.source),
+                        w.symbol
                     ),
                     "a weight between 0 and 1",
                 ));
             }
             if s.weight > Decimal::ZERO && !source_names.contains(&s.source.to_ascii_lowercase()) {
                 warnings.push(format!(
-                    "{}: {} gives weight {} to source \"{}\", which engine.json does not define; it counts as depth 0",
+                    "{}: {} gives weight {} to source {}, which engine.json does not define; it counts as depth 0",
                     weights_file.display(),
                     w.symbol,
                     s.weight,
-                    s.source
+                    excerpt(&s.source)
                 ));
             }
         }
@@ -278,15 +300,35 @@ pub(super) fn validate(mut set: ConfigSet) -> Result<ConfigSet, ConfigError> {
     }
 
     for (source, section) in &set.mapping.0 {
+        let mut spellings = BTreeSet::new();
         for (from, to) in section {
+            let at = format!("{}.{}", excerpt(source), excerpt(from));
             if to.trim().is_empty() {
                 return Err(ConfigError::invalid(
                     &mapping_file,
-                    format!("{source}.{from}"),
+                    at,
                     "maps to an empty symbol",
                     "a unified symbol such as BTCUSDT",
                 ));
             }
+            if !spellings.insert(from.trim().to_ascii_uppercase()) {
+                return Err(ConfigError::invalid(
+                    &mapping_file,
+                    at,
+                    format!(
+                        "{} is listed twice in the section (symbols are case-insensitive)",
+                        excerpt(from)
+                    ),
+                    "each source symbol once per section",
+                ));
+            }
+        }
+        if !source_names.contains(&source.to_ascii_lowercase()) {
+            warnings.push(format!(
+                "{}: section {} names no source of engine.json; it maps nothing",
+                mapping_file.display(),
+                excerpt(source)
+            ));
         }
     }
 

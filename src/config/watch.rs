@@ -1,7 +1,7 @@
 //! Hot reload: a changed file (or SIGHUP) reloads the whole set; a valid set is swapped in
 //! atomically, an invalid one is refused and the last good set stays in force.
 
-use super::ConfigSet;
+use super::{ConfigError, ConfigFile, ConfigSet};
 use crate::fswatch::watch_files;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +15,7 @@ pub fn spawn_reloader(
     let (tx, rx) = watch::channel(initial.clone());
     tokio::spawn(async move {
         let debounce = Duration::from_millis(initial.engine.cycle.debounce_ms.max(20));
+        let mut mapping_present = initial.path_of(ConfigFile::Mapping).exists();
         let (mut _guard, mut changes) = match watch_files(&initial.watched_files(), debounce) {
             Ok((g, c)) => (Some(g), c),
             Err(e) => {
@@ -30,9 +31,16 @@ pub fn spawn_reloader(
             };
             let current = tx.borrow().clone();
             let dir = current.dir.clone();
-            let loaded = tokio::task::spawn_blocking(move || ConfigSet::load(&dir)).await;
+            let had_mapping = mapping_present;
+            let loaded = tokio::task::spawn_blocking(move || {
+                let set = ConfigSet::load(&dir)?;
+                refuse_deleted_mapping(had_mapping, &set)?;
+                Ok::<_, ConfigError>(set)
+            })
+            .await;
             match loaded {
                 Ok(Ok(new)) => {
+                    mapping_present = new.path_of(ConfigFile::Mapping).exists();
                     let summary = new.diff_summary(&current);
                     for w in &new.warnings {
                         tracing::warn!(warning = %w, "config warning");
@@ -62,4 +70,33 @@ pub fn spawn_reloader(
         }
     });
     rx
+}
+
+/// A mapping file that was there at the last good load and is gone now was deleted (or is
+/// mid-way through an editor's save): refused like any invalid set, because no mapping means
+/// every source passes its symbols through unmapped. `{}` is how to map nothing.
+fn refuse_deleted_mapping(had_mapping: bool, set: &ConfigSet) -> Result<(), ConfigError> {
+    let file = set.path_of(ConfigFile::Mapping);
+    if had_mapping && !file.exists() {
+        return Err(ConfigError::MappingDeleted { file });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deleted_mapping_is_refused_but_a_never_present_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("engine.json"), "{}").unwrap();
+        std::fs::write(dir.path().join("signal_weights.json"), "[]").unwrap();
+        let set = ConfigSet::load_with_env(dir.path(), vec![]).unwrap();
+        assert!(refuse_deleted_mapping(false, &set).is_ok());
+        let err = refuse_deleted_mapping(true, &set).unwrap_err().to_string();
+        assert!(err.contains("asset_mapping.json was deleted"), "{err}");
+        std::fs::write(dir.path().join("asset_mapping.json"), "{}").unwrap();
+        assert!(refuse_deleted_mapping(true, &set).is_ok());
+    }
 }

@@ -7,7 +7,10 @@ use serde::{Deserialize, Serialize};
 #[serde(transparent)]
 pub struct SignalWeights(pub Vec<SymbolWeights>);
 
+/// Unknown fields are errors: a typo such as `"source"` for `"sources"` would otherwise leave
+/// the symbol without sources, which closes its position.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SymbolWeights {
     pub symbol: String,
     pub leverage: Decimal,
@@ -16,6 +19,7 @@ pub struct SymbolWeights {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SourceWeight {
     pub source: String,
     pub weight: Decimal,

@@ -117,6 +117,10 @@ pub async fn receive(
             return error(StatusCode::UNPROCESSABLE_ENTITY, reason);
         }
     };
+    if let Some(reason) = tradingview::scope::refusal(&config, &name, &incoming) {
+        tracing::warn!(source = %name, client = %ip, reason = %reason, "webhook refused: the config does not use this signal");
+        return error(StatusCode::UNPROCESSABLE_ENTITY, reason);
+    }
     let book = state.webhooks.book().clone();
     let params = settings.race_params();
     let from = ip.to_string();

@@ -40,7 +40,10 @@ fn load(dir: &std::path::Path, engine: &str) -> Arc<ConfigSet> {
     std::fs::write(dir.join("engine.json"), engine).unwrap();
     std::fs::write(
         dir.join("signal_weights.json"),
-        r#"[{"symbol": "BTCUSDT", "leverage": 2, "sources": [{"source": "tradingview", "weight": 0.5}]}]"#,
+        r#"[{"symbol": "BTCUSDT", "leverage": 2, "sources": [{"source": "tradingview", "weight": 0.5}]},
+            {"symbol": "ETHUSDT", "leverage": 2, "sources": [{"source": "tradingview", "weight": 0.5}]},
+            {"symbol": "SOLUSDT", "leverage": 2, "sources": [{"source": "tradingview", "weight": 0.5}]},
+            {"symbol": "XRPUSDT", "leverage": 2, "sources": [{"source": "tradingview", "weight": 0.5}]}]"#,
     )
     .unwrap();
     Arc::new(ConfigSet::load_with_env(dir, vec![]).expect("valid test config"))
@@ -311,4 +314,63 @@ async fn the_pinned_races_over_http() {
         post(r#"{"symbol": "XRPUSDT", "direction": "flat", "size": "Exit @ 0.6"}"#).await;
     assert_eq!(a["basis"], "close_then_open");
     assert_eq!(h.tv_depth("XRPUSDT"), Some(dec!(1)));
+}
+
+#[tokio::test]
+async fn leverage_above_the_cap_is_refused_not_capped() {
+    let h = harness("").await;
+    let auth = [("X-Webhook-Token", TOKEN)];
+    // risk.max_leverage defaults to 20.
+    let (status, body, _) = h
+        .post(
+            "/webhook/tradingview",
+            r#"{"symbol": "BTCUSDT", "depth": 0.5, "leverage": 25}"#,
+            &auth,
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("\"leverage\" 25 is above risk.max_leverage 20"),
+        "{body}"
+    );
+    assert_eq!(h.tv_depth("BTCUSDT"), None, "nothing stored");
+    let (status, _, _) = h
+        .post(
+            "/webhook/tradingview",
+            r#"{"symbol": "BTCUSDT", "depth": 0.5, "leverage": 20}"#,
+            &auth,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(h.tv_depth("BTCUSDT"), Some(dec!(0.5)));
+}
+
+#[tokio::test]
+async fn a_symbol_the_config_does_not_use_is_refused_and_not_stored() {
+    let h = harness("").await;
+    let auth = [("X-Webhook-Token", TOKEN)];
+    let (status, body, _) = h
+        .post(
+            "/webhook/tradingview",
+            r#"{"symbol": "DOGEUSDT", "direction": "long", "size": "10/100"}"#,
+            &auth,
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains(
+            "no entry of signal_weights.json gives source \"tradingview\" a weight for DOGEUSDT"
+        ),
+        "{body}"
+    );
+    assert_eq!(h.tv_depth("DOGEUSDT"), None);
+    let stored =
+        std::fs::read_to_string(h.state_dir.path().join("signals.json")).unwrap_or_default();
+    assert!(!stored.contains("DOGEUSDT"), "{stored}");
+    let journal = h.state_dir.path().join("webhooks/tradingview.jsonl");
+    let journaled = std::fs::read_to_string(journal).unwrap_or_default();
+    assert!(!journaled.contains("DOGEUSDT"), "{journaled}");
 }

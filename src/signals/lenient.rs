@@ -21,7 +21,7 @@ pub fn decimal(value: Option<&Value>, field: &str) -> Result<Option<Decimal>, St
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
         Some(Value::String(s)) => parse_decimal(s)
             .map(Some)
-            .ok_or_else(|| format!("\"{field}\": {s:?} is not a number")),
+            .ok_or_else(|| format!("\"{field}\": {} is not a number", crate::input::excerpt(s))),
         Some(Value::Number(n)) => parse_decimal(&n.to_string())
             .map(Some)
             .ok_or_else(|| format!("\"{field}\": {n} is out of range")),
@@ -102,7 +102,8 @@ pub mod serde_decimal {
         }
 
         fn visit_str<E: de::Error>(self, v: &str) -> Result<Decimal, E> {
-            super::parse_decimal(v).ok_or_else(|| E::custom(format!("{v:?} is not a number")))
+            super::parse_decimal(v)
+                .ok_or_else(|| E::custom(format!("{} is not a number", crate::input::excerpt(v))))
         }
     }
 

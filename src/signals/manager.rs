@@ -12,6 +12,8 @@ struct Running {
     config: SourceConfig,
     /// The credentials entry the source read when it started (a rotated key restarts it).
     credential: Option<Credential>,
+    /// File sources refuse signals above it, so a change restarts them.
+    max_leverage: rust_decimal::Decimal,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
@@ -47,6 +49,7 @@ impl SourceManager {
             let keep = wanted.get(&name).is_some_and(|s| {
                 **s == running.config
                     && source_credentials(s, config) == running.credential.as_ref()
+                    && (s.kind != "file" || config.engine.risk.max_leverage == running.max_leverage)
             });
             if !keep {
                 if let Some(r) = self.running.remove(&name) {
@@ -84,6 +87,7 @@ impl SourceManager {
                         Running {
                             config: cfg.clone(),
                             credential: source_credentials(cfg, config).cloned(),
+                            max_leverage: config.engine.risk.max_leverage,
                             stop,
                             task,
                         },

@@ -8,7 +8,7 @@ pub mod sn8;
 pub mod tradingview;
 
 pub use book::{SignalBook, SignalSnapshot};
-pub use file::FileSource;
+pub use file::{check_files, FileSource};
 pub use manager::SourceManager;
 
 use crate::config::{ConfigSet, Credential, Credentials, SourceConfig};
@@ -81,6 +81,8 @@ pub fn build_source(
             Ok(Box::new(FileSource::new(
                 source.name.clone(),
                 config.resolve(cfg.path),
+                config.engine.risk.max_leverage,
+                cfg.missing_grace,
             )))
         }
         sn8::KIND => {

@@ -176,9 +176,12 @@ impl Sn8Config {
             let at = e.path().to_string();
             problem(
                 if at.is_empty() || at == "." {
-                    e.inner().to_string()
+                    crate::input::shorten_quoted(&e.inner().to_string())
                 } else {
-                    format!("{at}: {}", e.inner())
+                    format!(
+                        "{at}: {}",
+                        crate::input::shorten_quoted(&e.inner().to_string())
+                    )
                 },
                 "the bittensor_sn8 fields described in README.md",
             )
@@ -191,11 +194,11 @@ impl Sn8Config {
         })?;
         let cred = credentials.get(&cred_name).ok_or_else(|| {
             problem(
-                format!("credentials entry \"{cred_name}\" is not in credentials.json"),
                 format!(
-                    "an entry \"{cred_name}\": {{\"api_key\": \"…\"}} or TRADE_ENGINE_CREDENTIALS__{}__API_KEY",
-                    cred_name.to_ascii_uppercase()
+                    "\"credentials\" names an entry that credentials.json does not have ({})",
+                    crate::config::credentials::entry_list(credentials)
                 ),
+                "an entry {\"api_key\": \"…\"}, or TRADE_ENGINE_CREDENTIALS__<ENTRY>__API_KEY (the name is not repeated here in case it is a key pasted in the wrong place)",
             )
         })?;
         let api_key = cred
@@ -219,7 +222,10 @@ impl Sn8Config {
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
             .ok_or_else(|| {
                 problem(
-                    format!("url {url_text:?} is not an http(s) URL"),
+                    format!(
+                        "url {} is not an http(s) URL",
+                        crate::input::excerpt(&url_text)
+                    ),
                     "\"url\": \"https://<validator>/miner-positions\"",
                 )
             })?;
@@ -229,13 +235,13 @@ impl Sn8Config {
             Some(other) => match other.strip_prefix("header:") {
                 Some(name) => AuthMode::Header(name.parse().map_err(|_| {
                     problem(
-                        format!("auth {other:?} names an invalid header"),
+                        format!("auth {} names an invalid header", crate::input::excerpt(other)),
                         "\"header:x-taoshi-consumer-request-key\"",
                     )
                 })?),
                 None => {
                     return Err(problem(
-                        format!("auth {other:?} is unknown"),
+                        "auth is none of the known modes (its value is not repeated: it may be a key pasted in the wrong place)",
                         "\"body\" (default), \"bearer\" or \"header:<name>\"",
                     ))
                 }
@@ -471,7 +477,7 @@ mod tests {
         assert!(err(r#"{"name": "b", "kind": "bittensor_sn8"}"#).contains("no \"credentials\""));
         assert!(
             err(r#"{"name": "b", "kind": "bittensor_sn8", "credentials": "x"}"#)
-                .contains("\"x\" is not in credentials.json")
+                .contains("names an entry that credentials.json does not have (it has \"sn8\")")
         );
         assert!(err(
             r#"{"name": "b", "kind": "bittensor_sn8", "credentials": "sn8", "url": "ftp://x"}"#
@@ -490,7 +496,7 @@ mod tests {
         assert!(err(
             r#"{"name": "b", "kind": "bittensor_sn8", "credentials": "sn8", "auth": "cookie"}"#
         )
-        .contains("unknown"));
+        .contains("none of the known modes"));
         assert!(err(r#"{"name": "b", "kind": "bittensor_sn8", "credentials": "sn8", "min_trades_per_asset": 2}"#)
             .contains("needs a list of assets"));
         assert!(

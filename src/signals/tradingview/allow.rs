@@ -16,18 +16,22 @@ impl IpBlock {
             Some((a, p)) => (a, Some(p)),
             None => (text, None),
         };
-        let addr: IpAddr = addr
-            .parse()
-            .map_err(|_| format!("{text:?} is not an IP address or CIDR block"))?;
+        let addr: IpAddr = addr.parse().map_err(|_| {
+            format!(
+                "{} is not an IP address or CIDR block",
+                crate::input::excerpt(text)
+            )
+        })?;
         let addr = addr.to_canonical();
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
             None => max,
-            Some(p) => p
-                .parse::<u8>()
-                .ok()
-                .filter(|p| *p <= max)
-                .ok_or_else(|| format!("{text:?} has a prefix length outside 0..={max}"))?,
+            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| {
+                format!(
+                    "{} has a prefix length outside 0..={max}",
+                    crate::input::excerpt(text)
+                )
+            })?,
         };
         Ok(IpBlock { addr, prefix })
     }

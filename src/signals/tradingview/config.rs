@@ -60,7 +60,10 @@ impl TradingViewConfig {
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         {
             return Err(problem(
-                format!("name {:?} cannot be a URL path segment", source.name),
+                format!(
+                    "name {} cannot be a URL path segment",
+                    crate::input::excerpt(&source.name)
+                ),
                 "letters, digits, '_' or '-' (the webhook URL is /webhook/<name>)",
             ));
         }
@@ -71,7 +74,7 @@ impl TradingViewConfig {
                 .iter()
                 .map(|item| {
                     item.as_str()
-                        .ok_or_else(|| format!("{item} is not a string"))
+                        .ok_or_else(|| "an entry is not a string".to_string())
                         .and_then(IpBlock::parse)
                         .map_err(|e| {
                             problem(
@@ -137,11 +140,11 @@ fn token(source: &SourceConfig, credentials: &Credentials) -> Result<Secret, Sou
         (None, Some(Value::String(name))) => {
             let cred = credentials.get(name).ok_or_else(|| {
                 problem(
-                    format!("credentials entry \"{name}\" is not in credentials.json"),
                     format!(
-                        "an entry \"{name}\" with an api_key, or TRADE_ENGINE_CREDENTIALS__{}__API_KEY",
-                        name.to_ascii_uppercase()
+                        "\"credentials\" names an entry that credentials.json does not have ({})",
+                        crate::config::credentials::entry_list(credentials)
                     ),
+                    "the name of an entry with an api_key (the name is not repeated here in case it is the token itself)",
                 )
             })?;
             cred.api_key.clone().ok_or_else(|| {
@@ -189,7 +192,7 @@ fn number<T: TryFrom<u64> + Copy>(
             .and_then(|n| T::try_from(n).ok())
             .ok_or_else(|| {
                 problem(
-                    format!("{field} is {v}"),
+                    format!("{field} is {}", crate::input::excerpt(&v.to_string())),
                     format!("a whole number >= {min}"),
                 )
             }),
@@ -246,7 +249,13 @@ mod tests {
             &creds,
         )
         .unwrap_err();
-        assert!(err.problem.contains("\"nope\" is not in credentials.json"));
+        assert!(
+            err.problem
+                .contains("names an entry that credentials.json does not have"),
+            "{}",
+            err.problem
+        );
+        assert!(!err.problem.contains("nope"), "{}", err.problem);
         let err = TradingViewConfig::from_params(
             &source(r#"{"name": "tv", "kind": "tradingview", "token": "0123456789abcdef", "allow_ips": ["1.2.3.x"]}"#),
             &creds,

@@ -7,6 +7,7 @@ mod config;
 mod intake;
 pub mod journal;
 pub mod payload;
+pub mod scope;
 pub mod sequencer;
 
 pub use allow::IpBlock;

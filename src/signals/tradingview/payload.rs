@@ -7,6 +7,7 @@
 //! Any field may be a string or a number. Unlike the Python tool, a short with a positive size
 //! is short, a long with a negative size is refused, and a depth outside [-1, 1] is refused.
 
+use crate::input::excerpt;
 use crate::signals::check_depth;
 use crate::signals::lenient::{self, parse_decimal};
 use rust_decimal::Decimal;
@@ -61,8 +62,8 @@ impl std::fmt::Display for OrderKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             OrderKey::Seq(n) => write!(f, "signal_seq {n}"),
-            OrderKey::SeqText(s) => write!(f, "signal_seq {s:?}"),
-            OrderKey::EventId(s) => write!(f, "event_id {s:?}"),
+            OrderKey::SeqText(s) => write!(f, "signal_seq {}", excerpt(s)),
+            OrderKey::EventId(s) => write!(f, "event_id {}", excerpt(s)),
         }
     }
 }
@@ -161,7 +162,8 @@ fn symbol(obj: &Map<String, Value>) -> Result<String, String> {
             .all(|c| c.is_ascii_alphanumeric() || "._:/-!".contains(c))
     {
         return Err(format!(
-            "\"symbol\" {symbol:?} is not a ticker (letters, digits and . _ : / - !, at most {MAX_SYMBOL_LEN})"
+            "\"symbol\" {} is not a ticker (letters, digits and . _ : / - !, at most {MAX_SYMBOL_LEN})",
+            excerpt(&symbol)
         ));
     }
     Ok(symbol)
@@ -178,7 +180,10 @@ fn alert_depth(obj: &Map<String, Value>) -> Result<Decimal, String> {
         .to_ascii_lowercase();
     if let Some(action) = lenient::text(obj.get("action"), "action")? {
         if !matches!(action.to_ascii_lowercase().as_str(), "buy" | "sell") {
-            return Err(format!("\"action\" {action:?} is not buy or sell"));
+            return Err(format!(
+                "\"action\" {} is not buy or sell",
+                excerpt(&action)
+            ));
         }
     }
     // A flat closes whatever the size says ("Exit @ 3263.55" is the usual companion), so its
@@ -203,12 +208,14 @@ fn alert_depth(obj: &Map<String, Value>) -> Result<Decimal, String> {
         ("long", Some(Size::Fraction(f))) => Ok(f),
         ("short", Some(Size::Fraction(f))) => Ok(-f.abs()),
         _ => Err(format!(
-            "\"direction\" {direction:?} is not long, short or flat"
+            "\"direction\" {} is not long, short or flat",
+            excerpt(&direction)
         )),
     }
 }
 
 fn size(obj: &Map<String, Value>, text: &str) -> Result<Size, String> {
+    let quoted = excerpt(text);
     if obj.get("size").is_some_and(Value::is_number) {
         return Err(format!(
             "\"size\" {text} is ambiguous as a bare number; write it as \"{text}/100\" (percent) or \"{text}/1\""
@@ -219,18 +226,18 @@ fn size(obj: &Map<String, Value>, text: &str) -> Result<Size, String> {
     }
     let Some((num, den)) = text.split_once('/').filter(|(_, d)| !d.contains('/')) else {
         return Err(format!(
-            "\"size\" {text:?} is neither \"<number>/<number>\" nor \"Exit @ <price>\""
+            "\"size\" {quoted} is neither \"<number>/<number>\" nor \"Exit @ <price>\""
         ));
     };
     let (Some(num), Some(den)) = (parse_decimal(num), parse_decimal(den)) else {
-        return Err(format!("\"size\" {text:?} has a part that is not a number"));
+        return Err(format!("\"size\" {quoted} has a part that is not a number"));
     };
     if den.is_zero() {
-        return Err(format!("\"size\" {text:?} divides by zero"));
+        return Err(format!("\"size\" {quoted} divides by zero"));
     }
     let fraction = num
         .checked_div(den.abs())
-        .ok_or_else(|| format!("\"size\" {text:?} is out of range"))?;
+        .ok_or_else(|| format!("\"size\" {quoted} is out of range"))?;
     Ok(Size::Fraction(fraction))
 }
 

@@ -97,6 +97,9 @@ impl Book {
                     status: OrderStatus::New,
                     filled_qty: Decimal::ZERO,
                     avg_price: None,
+                    native: Some(request.native.clone()),
+                    side: Some(request.side),
+                    qty: Some(request.qty),
                 };
                 self.orders.insert(
                     request.client_order_id.clone(),
@@ -156,6 +159,9 @@ impl Book {
             status: OrderStatus::Filled,
             filled_qty: qty,
             avg_price: Some(price.round_dp(8)),
+            native: Some(request.native.clone()),
+            side: Some(request.side),
+            qty: Some(request.qty),
         };
         self.orders.insert(
             request.client_order_id.clone(),

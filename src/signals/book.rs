@@ -29,6 +29,40 @@ impl SignalBook {
         })
     }
 
+    /// Opens the book; an unreadable `signals.json` is moved aside and the book starts empty
+    /// (the sources fill it again) when every source can be rebuilt from local files. When some
+    /// cannot (`unrebuildable` names them), start-up is refused with what to do.
+    pub fn open_or_rebuild(
+        state_dir: &Path,
+        unrebuildable: &[String],
+    ) -> Result<SignalBook, StateError> {
+        match Self::open(state_dir) {
+            Err(StateError::Corrupt { file, message }) if unrebuildable.is_empty() => {
+                let aside = crate::state::corrupt::move_aside(&file)?;
+                tracing::warn!(
+                    file = %file.display(), moved_to = %aside.display(), error = %message,
+                    "signals.json unreadable: moved aside; rebuilt from the signal files and webhook journals"
+                );
+                Self::open(state_dir)
+            }
+            Err(StateError::Corrupt { file, message }) => {
+                let shown = file.display().to_string();
+                Err(StateError::Corrupt {
+                    message: format!(
+                        "{message}. It holds the latest signals of the sources {}, which cannot be \
+                         rebuilt from local files (they come back only at their next poll), so \
+                         trade-engine will not start. Either restore it from a backup, or move it aside \
+                         (`mv {shown} {shown}.bad`) and start again: those sources then count as depth 0 \
+                         until they answer, which may close their positions",
+                        unrebuildable.join(", ")
+                    ),
+                    file,
+                })
+            }
+            other => other,
+        }
+    }
+
     pub fn snapshot(&self) -> SignalSnapshot {
         self.lock().clone()
     }

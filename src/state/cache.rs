@@ -55,12 +55,14 @@ pub struct AccountState {
 pub struct ExecutionCache {
     dir: PathBuf,
     accounts: RwLock<BTreeMap<String, AccountState>>,
+    rebuilt: Vec<String>,
 }
 
 impl ExecutionCache {
     pub fn open(state_dir: &Path) -> Result<ExecutionCache, StateError> {
         let dir = state_dir.join("cache");
         let mut accounts = BTreeMap::new();
+        let mut rebuilt = Vec::new();
         if let Ok(read) = std::fs::read_dir(&dir) {
             for entry in read.flatten() {
                 let path = entry.path();
@@ -75,15 +77,47 @@ impl ExecutionCache {
                 if name.starts_with('.') {
                     continue;
                 }
-                if let Some(state) = read_json::<AccountState>(&path)? {
-                    accounts.insert(name, state);
+                match read_json::<AccountState>(&path) {
+                    Ok(Some(state)) => {
+                        accounts.insert(name, state);
+                    }
+                    Ok(None) => {}
+                    // The cache only mirrors what the venue and the journal know: rebuild it.
+                    Err(StateError::Corrupt { message, .. }) => {
+                        let aside = super::corrupt::move_aside(&path)?;
+                        tracing::warn!(
+                            file = %path.display(), moved_to = %aside.display(), error = %message,
+                            "execution cache unreadable: moved aside, rebuilt from the venue at the next cycle"
+                        );
+                        rebuilt.push(name);
+                    }
+                    Err(e) => return Err(e),
                 }
             }
         }
         Ok(ExecutionCache {
             dir,
             accounts: RwLock::new(accounts),
+            rebuilt,
         })
+    }
+
+    /// Accounts whose cache file was unreadable at start and moved aside.
+    pub fn rebuilt(&self) -> &[String] {
+        &self.rebuilt
+    }
+
+    /// Remembers the symbols an account traded per its order journal, so that a symbol that
+    /// left the config while its cache was lost is still closed.
+    pub fn remember_traded(&self, account: &str, traded: impl IntoIterator<Item = (String, String)>) {
+        self.update_account(account, |a| {
+            for (symbol, native) in traded {
+                a.symbols.entry(symbol).or_insert_with(|| SymbolState {
+                    native_symbol: native,
+                    ..Default::default()
+                });
+            }
+        });
     }
 
     pub fn get(&self, account: &str) -> Option<AccountState> {

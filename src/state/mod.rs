@@ -4,6 +4,7 @@
 
 mod atomic;
 pub mod cache;
+pub mod corrupt;
 pub mod journal;
 pub mod lock;
 pub mod state_id;

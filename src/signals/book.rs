@@ -169,4 +169,36 @@ mod tests {
         assert!(!book.apply(s).unwrap());
         assert_eq!(*rx.borrow(), 1);
     }
+
+    #[test]
+    fn unreadable_signals_json_is_moved_aside_when_it_can_be_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signals.json");
+        std::fs::write(&path, b"{\"manual\": {\"BTC").unwrap();
+        assert!(SignalBook::open(dir.path()).is_err());
+        let book = SignalBook::open_or_rebuild(dir.path(), &[]).expect("rebuilt");
+        assert!(book.snapshot().is_empty());
+        assert!(!path.exists());
+        let aside: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .filter(|n| n.starts_with("signals.json.corrupt-"))
+            .collect();
+        assert_eq!(aside.len(), 1);
+    }
+
+    #[test]
+    fn unreadable_signals_json_refuses_start_when_a_source_cannot_rebuild() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signals.json");
+        std::fs::write(&path, b"[").unwrap();
+        let err = match SignalBook::open_or_rebuild(dir.path(), &["miners".to_string()]) {
+            Ok(_) => panic!("must refuse"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains("signals.json"), "{err}");
+        assert!(err.contains("miners"), "{err}");
+        assert!(err.contains("restore it from a backup"), "{err}");
+        assert!(path.exists(), "left in place for the operator");
+    }
 }

@@ -167,3 +167,36 @@ impl ExecutionCache {
         self.accounts.read().unwrap_or_else(|p| p.into_inner())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreadable_account_file_is_moved_aside_and_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let cache = ExecutionCache::open(dir.path()).unwrap();
+            cache.update_symbol("good", "BTCUSDT", |s| s.position_qty = Decimal::ONE);
+            cache.persist("good").unwrap();
+        }
+        let cache_dir = dir.path().join("cache");
+        std::fs::write(cache_dir.join("bad.json"), b"{\"venue\": tru").unwrap();
+        let cache = ExecutionCache::open(dir.path()).expect("a corrupt cache never stops start-up");
+        assert_eq!(cache.rebuilt(), ["bad".to_string()]);
+        assert!(cache.get("bad").is_none());
+        assert_eq!(cache.known_symbols("good"), vec!["BTCUSDT".to_string()]);
+        let names: Vec<String> = std::fs::read_dir(&cache_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        assert!(!names.contains(&"bad.json".to_string()), "{names:?}");
+        assert!(
+            names.iter().any(|n| n.starts_with("bad.json.corrupt-")),
+            "{names:?}"
+        );
+        // The traded symbols come back from the journal, so a removed symbol is still closed.
+        cache.remember_traded("bad", [("ETHUSDT".to_string(), "ETHUSDT".to_string())]);
+        assert_eq!(cache.known_symbols("bad"), vec!["ETHUSDT".to_string()]);
+    }
+}

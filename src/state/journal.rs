@@ -349,4 +349,58 @@ mod tests {
         assert_eq!(all.len(), KEEP_TERMINAL + 1);
         assert!(all.iter().any(|e| e.client_order_id == "live"));
     }
+
+    #[test]
+    fn an_unreadable_journal_refuses_to_open_and_says_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let j = Journal::open(dir.path()).unwrap();
+            j.record(entry("c1", JournalStatus::Filled)).unwrap();
+        }
+        let file = dir.path().join("journal").join("a.json");
+        std::fs::write(&file, b"{\"next_plan\": {").unwrap();
+        let err = match Journal::open(dir.path()) {
+            Ok(_) => panic!("a corrupt journal must stop start-up"),
+            Err(e) => e.to_string(),
+        };
+        for part in [
+            file.display().to_string().as_str(),
+            "order journal",
+            "cannot be rebuilt",
+            "restore it from a backup",
+            "move the file aside",
+        ] {
+            assert!(err.contains(part), "{part:?} missing in {err}");
+        }
+        assert!(file.exists(), "never moved aside automatically");
+    }
+
+    #[test]
+    fn a_missing_state_id_with_a_journal_gets_a_new_one_and_old_ids_stay_resolvable() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let j = Journal::open(dir.path()).unwrap();
+            j.record(entry("te-old", JournalStatus::Unknown)).unwrap();
+        }
+        let first = std::fs::read_to_string(state_id::path(dir.path())).unwrap();
+        std::fs::remove_file(state_id::path(dir.path())).unwrap();
+        let j = Journal::open(dir.path()).unwrap();
+        let second = std::fs::read_to_string(state_id::path(dir.path())).unwrap();
+        assert_ne!(first, second);
+        // The journal keeps the id it sent, so the order is still looked up by it.
+        assert_eq!(j.unresolved("a", "BTCUSDT")[0].client_order_id, "te-old");
+    }
+
+    #[test]
+    fn conflicts_are_never_trimmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(dir.path()).unwrap();
+        j.record(entry("clash", JournalStatus::Conflict)).unwrap();
+        for i in 0..(KEEP_TERMINAL + 5) {
+            j.record(entry(&format!("t{i}"), JournalStatus::Filled))
+                .unwrap();
+        }
+        assert_eq!(j.conflicts("a", "BTCUSDT").len(), 1);
+        assert!(j.conflicts("a", "ETHUSDT").is_empty());
+    }
 }

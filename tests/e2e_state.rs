@@ -123,7 +123,10 @@ fn a_removed_journal_never_turns_an_old_order_into_a_fill() {
     }
     // And the position the venue holds is what the daemon reported.
     let venue_qty = dec(&sim["book"]["positions"]["BTCUSDT"]["qty"]);
-    assert!(venue_qty > Decimal::ZERO && venue_qty < opened, "{venue_qty}");
+    assert!(
+        venue_qty > Decimal::ZERO && venue_qty < opened,
+        "{venue_qty}"
+    );
 }
 
 #[test]

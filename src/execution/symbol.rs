@@ -4,9 +4,7 @@
 use super::planner::{plan, Allowed, PlanInput};
 use super::Metrics;
 use crate::config::{AccountConfig, RiskConfig};
-use crate::domain::{
-    OpenOrder, OrderAck, OrderIntent, OrderKind, OrderRequest, OrderStatus, Side,
-};
+use crate::domain::{OpenOrder, OrderAck, OrderIntent, OrderKind, OrderRequest, OrderStatus, Side};
 use crate::state::cache::LastOrder;
 use crate::state::{ExecutionCache, Journal, JournalEntry, JournalStatus};
 use crate::venue::{RejectKind, Venue, VenueError};
@@ -242,9 +240,12 @@ impl SymbolJob {
             .map_err(|e| VenueError::Local(e.to_string()))?;
         let mut position = self.position;
         for (step, intent) in plan.intents.iter().enumerate() {
-            let cid =
-                self.journal
-                    .client_order_id(&self.account.name, &self.symbol, plan_no, step as u32);
+            let cid = self.journal.client_order_id(
+                &self.account.name,
+                &self.symbol,
+                plan_no,
+                step as u32,
+            );
             match self.execute(intent, plan_no, step as u32, &cid).await? {
                 Some(ack) if ack.status == OrderStatus::Filled => {
                     position += ack.filled_qty * intent.side.sign();

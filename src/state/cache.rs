@@ -109,7 +109,11 @@ impl ExecutionCache {
 
     /// Remembers the symbols an account traded per its order journal, so that a symbol that
     /// left the config while its cache was lost is still closed.
-    pub fn remember_traded(&self, account: &str, traded: impl IntoIterator<Item = (String, String)>) {
+    pub fn remember_traded(
+        &self,
+        account: &str,
+        traded: impl IntoIterator<Item = (String, String)>,
+    ) {
         self.update_account(account, |a| {
             for (symbol, native) in traded {
                 a.symbols.entry(symbol).or_insert_with(|| SymbolState {

@@ -59,7 +59,11 @@ impl StateLock {
                 let _ = file.read_to_string(&mut text);
                 let pid: String = text.trim().chars().take(20).collect();
                 return Err(LockError::Held {
-                    pid: if pid.is_empty() { "unknown".into() } else { pid },
+                    pid: if pid.is_empty() {
+                        "unknown".into()
+                    } else {
+                        pid
+                    },
                     dir: state_dir.to_path_buf(),
                 });
             }

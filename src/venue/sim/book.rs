@@ -319,8 +319,13 @@ mod tests {
         b.execute(&resting, dec!(100), dec!(1), &free()).unwrap();
         for i in 0..MAX_ORDER_HISTORY + 10 {
             let side = if i % 2 == 0 { Side::Buy } else { Side::Sell };
-            b.execute(&req(&format!("m{i}"), side, dec!(1), false), dec!(100), dec!(1), &free())
-                .unwrap();
+            b.execute(
+                &req(&format!("m{i}"), side, dec!(1), false),
+                dec!(100),
+                dec!(1),
+                &free(),
+            )
+            .unwrap();
         }
         assert_eq!(b.orders.len(), MAX_ORDER_HISTORY);
         assert!(b.orders.contains_key("resting"), "open orders are kept");

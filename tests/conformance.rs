@@ -111,6 +111,11 @@ pub mod suite {
             .expect("lookup")
             .expect("order found by client id");
         assert_eq!(found.status, OrderStatus::Filled);
+        // The executor accepts an order found by client id only when these match what it
+        // journaled; a venue that leaves them out would turn every lookup into a conflict.
+        assert_eq!(found.native.as_deref(), Some(h.symbol().as_str()));
+        assert_eq!(found.side, Some(Side::Buy));
+        assert_eq!(found.qty, Some(h.unit()));
         assert!(v
             .order_by_client_id(&h.symbol(), "teneverplaced0000000000000000000")
             .await

@@ -3,6 +3,7 @@ use crate::config::{watch::spawn_reloader, ConfigSet};
 use crate::execution::Engine;
 use crate::signals::tradingview::WebhookSources;
 use crate::signals::{SignalBook, SourceManager};
+use crate::state::lock::StateLock;
 use crate::state::{ExecutionCache, Journal};
 use crate::telemetry::{self, LogFormat};
 use std::sync::Arc;
@@ -30,6 +31,18 @@ pub async fn run(cli: &Cli) -> Result<(), String> {
     }
     std::fs::create_dir_all(&state_dir)
         .map_err(|e| format!("cannot create state directory {}: {e}", state_dir.display()))?;
+    // Before any state file is read: a second daemon on this state must not get further.
+    let _lock = StateLock::acquire(&state_dir).map_err(|e| e.to_string())?;
+    // The journal first: it is the one piece of state that cannot be rebuilt.
+    let journal = Arc::new(Journal::open(&state_dir).map_err(|e| e.to_string())?);
+    let cache = Arc::new(ExecutionCache::open(&state_dir).map_err(|e| e.to_string())?);
+    for account in cache.rebuilt() {
+        let traded = journal
+            .entries(account)
+            .into_iter()
+            .map(|e| (e.symbol, e.native));
+        cache.remember_traded(account, traded);
+    }
     tracing::info!(
         config_dir = %config_dir.display(),
         state_dir = %state_dir.display(),
@@ -47,15 +60,23 @@ pub async fn run(cli: &Cli) -> Result<(), String> {
     let (hup_tx, hup_rx) = mpsc::channel(4);
     let config_rx = spawn_reloader(Arc::new(config), hup_rx);
 
-    let book = Arc::new(SignalBook::open(&state_dir).map_err(|e| e.to_string())?);
+    let unrebuildable: Vec<String> = config_rx
+        .borrow()
+        .engine
+        .sources
+        .iter()
+        .filter(|s| !crate::signals::rebuildable_from_local_files(&s.kind))
+        .map(|s| s.name.clone())
+        .collect();
+    let book = Arc::new(
+        SignalBook::open_or_rebuild(&state_dir, &unrebuildable).map_err(|e| e.to_string())?,
+    );
     // Webhook journals are replayed into the book before the first target computation, so a
     // restart resumes with the signals it had acknowledged.
     let webhooks = Arc::new(WebhookSources::new(&state_dir, book.clone()));
     webhooks.sync(&config_rx.borrow());
     let targets_rx = crate::targets::spawn_target_book(config_rx.clone(), book.clone());
 
-    let cache = Arc::new(ExecutionCache::open(&state_dir).map_err(|e| e.to_string())?);
-    let journal = Arc::new(Journal::open(&state_dir).map_err(|e| e.to_string())?);
     let engine = Engine::new(
         state_dir.clone(),
         config_rx.clone(),

@@ -160,6 +160,15 @@ pub struct OrderAck {
     pub status: OrderStatus,
     pub filled_qty: Decimal,
     pub avg_price: Option<Decimal>,
+    /// What the venue says the order is: its symbol, side and quantity in venue units. Every
+    /// venue sets them on a lookup by client id, where they prove the order is the one we
+    /// journaled; `None` where an answer does not carry them.
+    #[serde(default)]
+    pub native: Option<String>,
+    #[serde(default)]
+    pub side: Option<Side>,
+    #[serde(default)]
+    pub qty: Option<Decimal>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -1,12 +1,11 @@
 //! Level three: one symbol. Resolve anything unknown from before, plan, then send the planned
 //! orders one after the other, each journaled under its deterministic id before it is sent.
 
-use super::client_id::client_order_id;
 use super::cooldown::Cooldowns;
 use super::planner::{plan, Allowed, PlanInput};
 use super::Metrics;
 use crate::config::{AccountConfig, RiskConfig};
-use crate::domain::{OpenOrder, OrderAck, OrderIntent, OrderKind, OrderRequest, OrderStatus};
+use crate::domain::{OpenOrder, OrderAck, OrderIntent, OrderKind, OrderRequest, OrderStatus, Side};
 use crate::state::cache::LastOrder;
 use crate::state::{ExecutionCache, Journal, JournalEntry, JournalStatus};
 use crate::venue::{RejectKind, Venue, VenueError};
@@ -59,9 +58,38 @@ pub struct SymbolJob {
     pub cycle: u64,
 }
 
+/// Why an order the venue holds under one of our client ids is not the one we journaled;
+/// empty when it is ours. Quantities are compared in venue units, as journaled and sent.
+fn differences(native: &str, side: Side, qty: Decimal, found: &OrderAck) -> Vec<String> {
+    let mut out = Vec::new();
+    match &found.native {
+        Some(n) if n.eq_ignore_ascii_case(native) => {}
+        Some(n) => out.push(format!("symbol {n} at the venue, {native} journaled")),
+        None => out.push("the venue did not say the symbol".into()),
+    }
+    match found.side {
+        Some(s) if s == side => {}
+        Some(s) => out.push(format!("side {s} at the venue, {side} journaled")),
+        None => out.push("the venue did not say the side".into()),
+    }
+    match found.qty {
+        Some(q) if q == qty => {}
+        Some(q) => out.push(format!("quantity {q} at the venue, {qty} journaled")),
+        None => out.push("the venue did not say the quantity".into()),
+    }
+    out
+}
+
 impl SymbolJob {
     pub async fn run(self) -> SymbolOutcome {
-        match self.run_inner().await {
+        if let Some(outcome) = self.halted_by_conflict() {
+            return outcome;
+        }
+        let result = self.run_inner().await;
+        if let Some(outcome) = self.halted_by_conflict() {
+            return outcome;
+        }
+        match result {
             Ok(outcome) => {
                 if matches!(outcome, SymbolOutcome::Done) {
                     self.cache
@@ -86,6 +114,71 @@ impl SymbolJob {
                 }
             }
         }
+    }
+
+    /// A symbol with a journal entry in conflict sends nothing (reductions included) until the
+    /// operator clears the entry: the state that produced the conflict cannot be trusted.
+    fn halted_by_conflict(&self) -> Option<SymbolOutcome> {
+        let conflict = self
+            .journal
+            .conflicts(&self.account.name, &self.symbol)
+            .into_iter()
+            .next()?;
+        let message = format!(
+            "client order id conflict: account {}, symbol {}, client id {}: the venue holds a different order under this id ({}); it is not counted as a fill, and the symbol sends no orders until that journal entry is cleared (see README, \"Client id conflicts\")",
+            self.account.name,
+            self.symbol,
+            conflict.client_order_id,
+            conflict.error.as_deref().unwrap_or("details not recorded"),
+        );
+        tracing::error!(
+            account = %self.account.name, symbol = %self.symbol, native = %self.native,
+            client_order_id = %conflict.client_order_id, error = %message,
+            "symbol halted: client order id conflict"
+        );
+        self.metrics.symbol_errors.fetch_add(1, Ordering::Relaxed);
+        self.cache
+            .update_symbol(&self.account.name, &self.symbol, |s| {
+                s.native_symbol = self.native.clone();
+                s.target_depth = self.depth;
+                s.position_qty = self.position;
+                s.last_error = Some(message);
+            });
+        Some(SymbolOutcome::SymbolError)
+    }
+
+    /// Checks that an order found by client id is the one journaled under it; a different one
+    /// is recorded as a conflict (never as a fill). Returns the order only when it is ours.
+    fn verify(
+        &self,
+        cid: &str,
+        native: &str,
+        side: Side,
+        qty: Decimal,
+        found: OrderAck,
+    ) -> Option<OrderAck> {
+        let diffs = differences(native, side, qty, &found);
+        if diffs.is_empty() {
+            return Some(found);
+        }
+        let what = diffs.join("; ");
+        tracing::error!(
+            account = %self.account.name, symbol = %self.symbol, native = %native,
+            client_order_id = %cid, venue_order_id = %found.venue_order_id, differences = %what,
+            "the venue holds a different order under our client id: conflict, not a fill"
+        );
+        self.update_journal(cid, |j| {
+            j.status = JournalStatus::Conflict;
+            j.venue_order_id = Some(found.venue_order_id.clone());
+            j.error = Some(what);
+        });
+        self.cache
+            .update_symbol(&self.account.name, &self.symbol, |s| {
+                if let Some(last) = s.last_order.as_mut().filter(|l| l.client_order_id == cid) {
+                    last.status = "conflict".into();
+                }
+            });
+        None
     }
 
     async fn run_inner(&self) -> Result<SymbolOutcome, VenueError> {
@@ -153,7 +246,12 @@ impl SymbolJob {
             .map_err(|e| VenueError::Local(e.to_string()))?;
         let mut position = self.position;
         for (step, intent) in plan.intents.iter().enumerate() {
-            let cid = client_order_id(&self.account.name, &self.symbol, plan_no, step as u32);
+            let cid = self.journal.client_order_id(
+                &self.account.name,
+                &self.symbol,
+                plan_no,
+                step as u32,
+            );
             let outcome = self.execute(intent, plan_no, step as u32, &cid).await;
             self.note_outcome(intent, &outcome, usd_per_unit);
             match outcome? {
@@ -247,7 +345,12 @@ impl SymbolJob {
             }) => {
                 // We sent this id before (a retry after a crash): the venue has it.
                 match self.venue.order_by_client_id(&self.native, cid).await? {
-                    Some(ack) => Ok(ack),
+                    Some(found) => {
+                        match self.verify(cid, &self.native, intent.side, intent.qty, found) {
+                            Some(ack) => Ok(ack),
+                            None => return Ok(None),
+                        }
+                    }
                     None => Err(VenueError::Unknown(
                         "venue reports a duplicate id but cannot find the order".into(),
                     )),
@@ -257,7 +360,12 @@ impl SymbolJob {
                 self.metrics.orders_unknown.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(client_order_id = %cid, error = %e, "order outcome unknown; looking it up");
                 match self.venue.order_by_client_id(&self.native, cid).await {
-                    Ok(Some(ack)) => Ok(ack),
+                    Ok(Some(found)) => {
+                        match self.verify(cid, &self.native, intent.side, intent.qty, found) {
+                            Some(ack) => Ok(ack),
+                            None => return Ok(None),
+                        }
+                    }
                     _ => Err(e),
                 }
             }
@@ -353,7 +461,16 @@ impl SymbolJob {
                 .order_by_client_id(&entry.native, &entry.client_order_id)
                 .await?
             {
-                Some(ack) => {
+                Some(found) => {
+                    let Some(ack) = self.verify(
+                        &entry.client_order_id,
+                        &entry.native,
+                        entry.side,
+                        entry.qty,
+                        found,
+                    ) else {
+                        return Ok(false);
+                    };
                     tracing::info!(client_order_id = %entry.client_order_id, status = %ack.status, "resolved an order of unknown outcome");
                     self.record_ack(&entry.client_order_id, &ack);
                 }

@@ -32,6 +32,8 @@ struct Scripted {
     placed: Mutex<Vec<OrderRequest>>,
     stale: Mutex<bool>,
     fail_reads: Mutex<Option<VenueError>>,
+    /// An order the venue holds under a client id, answered by lookups instead of the sim's.
+    foreign: Mutex<Option<OrderAck>>,
 }
 
 #[async_trait]
@@ -80,6 +82,10 @@ impl Venue for Scripted {
         }
     }
     async fn order_by_client_id(&self, n: &str, c: &str) -> Result<Option<OrderAck>, VenueError> {
+        let foreign = self.foreign.lock().unwrap().clone();
+        if let Some(found) = foreign.filter(|f| f.client_order_id == c) {
+            return Ok(Some(found));
+        }
         self.inner.order_by_client_id(n, c).await
     }
     async fn cancel_order(&self, n: &str, c: &str) -> Result<(), VenueError> {
@@ -154,6 +160,7 @@ fn world(dir: Option<tempfile::TempDir>) -> World {
         placed: Default::default(),
         stale: Mutex::new(false),
         fail_reads: Mutex::new(None),
+        foreign: Mutex::new(None),
     });
     let (_, config_rx) = watch::channel(Arc::new(cfg));
     let (targets, targets_rx) = watch::channel(book(1, Decimal::ZERO));
@@ -382,7 +389,7 @@ async fn duplicate_id_counts_as_placed() {
 #[tokio::test]
 async fn a_leftover_order_of_ours_is_cancelled_before_planning() {
     let mut w = world(None);
-    let cid = super::client_id::client_order_id("t", "BTCUSDT", 999, 0);
+    let cid = w.journal.client_order_id("t", "BTCUSDT", 999, 0);
     w.venue
         .inner
         .place_order(&OrderRequest {
@@ -608,4 +615,106 @@ async fn the_sim_refuses_beyond_its_margin_and_the_order_is_sent_once() {
     );
     w.set(&[("BTCUSDT", dec!(0.9))]).await;
     assert_eq!(w.position().await, dec!(0.15));
+}
+
+/// The scenario: the venue already holds an old filled `buy 0.05` under the id our next
+/// plan uses (a journal restored from a backup, a copied state directory).
+fn old_buy_under(cid: &str) -> OrderAck {
+    OrderAck {
+        client_order_id: cid.to_string(),
+        venue_order_id: "old-1".into(),
+        status: OrderStatus::Filled,
+        filled_qty: dec!(0.05),
+        avg_price: Some(dec!(60000)),
+        native: Some("BTCUSDT".into()),
+        side: Some(Side::Buy),
+        qty: Some(dec!(0.05)),
+    }
+}
+
+fn assert_conflict(w: &World, cid: &str) {
+    let entry = w
+        .journal
+        .entries("t")
+        .into_iter()
+        .find(|e| e.client_order_id == cid)
+        .unwrap();
+    assert_eq!(entry.status, JournalStatus::Conflict, "never a fill");
+    assert_eq!(entry.filled_qty, Decimal::ZERO);
+    let symbol = w.cache.get("t").unwrap().symbols["BTCUSDT"].clone();
+    assert_eq!(symbol.position_qty, Decimal::ZERO, "no phantom position");
+    let error = symbol.last_error.unwrap_or_default();
+    for part in [
+        "conflict",
+        "account t",
+        "symbol BTCUSDT",
+        cid,
+        "side buy at the venue, sell journaled",
+        "quantity 0.05 at the venue, 0.1 journaled",
+    ] {
+        assert!(error.contains(part), "{part:?} missing in {error}");
+    }
+}
+
+#[tokio::test]
+async fn a_duplicate_id_held_by_another_order_is_a_conflict_not_a_fill() {
+    let mut w = world(None);
+    let cid = w.journal.client_order_id("t", "BTCUSDT", 1, 0);
+    *w.venue.foreign.lock().unwrap() = Some(old_buy_under(&cid));
+    w.venue
+        .script
+        .lock()
+        .unwrap()
+        .push_back(Script::Reject(RejectKind::DuplicateClientId));
+    w.cycle_at(dec!(-0.6)).await;
+    assert_eq!(w.placed().len(), 1);
+    assert_eq!(w.placed()[0].client_order_id, cid);
+    assert_eq!(w.position().await, Decimal::ZERO);
+    assert_conflict(&w, &cid);
+    // The symbol is halted: nothing more is sent, cycle after cycle.
+    w.cycle_at(dec!(-0.6)).await;
+    w.cycle_at(dec!(0)).await;
+    assert_eq!(w.placed().len(), 1, "a symbol in conflict sends nothing");
+    assert_conflict(&w, &cid);
+    // The operator clears the entry (here: marks it cancelled): trading resumes.
+    w.journal
+        .update("t", &cid, |e| e.status = JournalStatus::Cancelled)
+        .unwrap();
+    w.cycle_at(dec!(-0.6)).await;
+    assert_eq!(w.position().await, dec!(-0.1));
+}
+
+#[tokio::test]
+async fn an_unknown_outcome_resolved_to_another_order_is_a_conflict() {
+    let mut w = world(None);
+    let cid = w.journal.client_order_id("t", "BTCUSDT", 1, 0);
+    *w.venue.foreign.lock().unwrap() = Some(old_buy_under(&cid));
+    w.venue
+        .script
+        .lock()
+        .unwrap()
+        .push_back(Script::LostUnknown);
+    w.cycle_at(dec!(-0.6)).await;
+    assert_eq!(w.position().await, Decimal::ZERO);
+    assert_conflict(&w, &cid);
+    w.cycle_at(dec!(-0.6)).await;
+    assert_eq!(w.placed().len(), 1, "a symbol in conflict sends nothing");
+}
+
+#[tokio::test]
+async fn restart_resolution_checks_the_order_is_ours() {
+    let mut w = world(None);
+    w.venue
+        .script
+        .lock()
+        .unwrap()
+        .push_back(Script::LostUnknown);
+    w.cycle_at(dec!(-0.6)).await;
+    let cid = w.journal.entries("t")[0].client_order_id.clone();
+    assert_eq!(w.journal.entries("t")[0].status, JournalStatus::Unknown);
+    // Resolving it later finds a different order under that id.
+    *w.venue.foreign.lock().unwrap() = Some(old_buy_under(&cid));
+    w.cycle_at(dec!(-0.6)).await;
+    assert_conflict(&w, &cid);
+    assert_eq!(w.placed().len(), 1);
 }

@@ -29,6 +29,40 @@ impl SignalBook {
         })
     }
 
+    /// Opens the book; an unreadable `signals.json` is moved aside and the book starts empty
+    /// (the sources fill it again) when every source can be rebuilt from local files. When some
+    /// cannot (`unrebuildable` names them), start-up is refused with what to do.
+    pub fn open_or_rebuild(
+        state_dir: &Path,
+        unrebuildable: &[String],
+    ) -> Result<SignalBook, StateError> {
+        match Self::open(state_dir) {
+            Err(StateError::Corrupt { file, message }) if unrebuildable.is_empty() => {
+                let aside = crate::state::corrupt::move_aside(&file)?;
+                tracing::warn!(
+                    file = %file.display(), moved_to = %aside.display(), error = %message,
+                    "signals.json unreadable: moved aside; rebuilt from the signal files and webhook journals"
+                );
+                Self::open(state_dir)
+            }
+            Err(StateError::Corrupt { file, message }) => {
+                let shown = file.display().to_string();
+                Err(StateError::Corrupt {
+                    message: format!(
+                        "{message}. It holds the latest signals of the sources {}, which cannot be \
+                         rebuilt from local files (they come back only at their next poll), so \
+                         trade-engine will not start. Either restore it from a backup, or move it aside \
+                         (`mv {shown} {shown}.bad`) and start again: those sources then count as depth 0 \
+                         until they answer, which may close their positions",
+                        unrebuildable.join(", ")
+                    ),
+                    file,
+                })
+            }
+            other => other,
+        }
+    }
+
     pub fn snapshot(&self) -> SignalSnapshot {
         self.lock().clone()
     }
@@ -134,5 +168,37 @@ mod tests {
         assert!(book.apply(s.clone()).unwrap());
         assert!(!book.apply(s).unwrap());
         assert_eq!(*rx.borrow(), 1);
+    }
+
+    #[test]
+    fn unreadable_signals_json_is_moved_aside_when_it_can_be_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signals.json");
+        std::fs::write(&path, b"{\"manual\": {\"BTC").unwrap();
+        assert!(SignalBook::open(dir.path()).is_err());
+        let book = SignalBook::open_or_rebuild(dir.path(), &[]).expect("rebuilt");
+        assert!(book.snapshot().is_empty());
+        assert!(!path.exists());
+        let aside: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .filter(|n| n.starts_with("signals.json.corrupt-"))
+            .collect();
+        assert_eq!(aside.len(), 1);
+    }
+
+    #[test]
+    fn unreadable_signals_json_refuses_start_when_a_source_cannot_rebuild() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signals.json");
+        std::fs::write(&path, b"[").unwrap();
+        let err = match SignalBook::open_or_rebuild(dir.path(), &["miners".to_string()]) {
+            Ok(_) => panic!("must refuse"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains("signals.json"), "{err}");
+        assert!(err.contains("miners"), "{err}");
+        assert!(err.contains("restore it from a backup"), "{err}");
+        assert!(path.exists(), "left in place for the operator");
     }
 }

@@ -101,6 +101,13 @@ pub fn build_source(
     }
 }
 
+/// Whether the latest signals of a source of this kind can be rebuilt from local files (its
+/// signal file, its webhook journal) when `signals.json` is lost. An sn8 source's last ranking
+/// lives only in `signals.json` until its next poll.
+pub fn rebuildable_from_local_files(kind: &str) -> bool {
+    kind == "file" || kind == tradingview::KIND
+}
+
 /// Whether a source of this kind runs a task of its own.
 pub fn runs_a_task(kind: &str) -> bool {
     kind != tradingview::KIND

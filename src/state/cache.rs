@@ -77,12 +77,14 @@ pub struct AccountState {
 pub struct ExecutionCache {
     dir: PathBuf,
     accounts: RwLock<BTreeMap<String, AccountState>>,
+    rebuilt: Vec<String>,
 }
 
 impl ExecutionCache {
     pub fn open(state_dir: &Path) -> Result<ExecutionCache, StateError> {
         let dir = state_dir.join("cache");
         let mut accounts = BTreeMap::new();
+        let mut rebuilt = Vec::new();
         if let Ok(read) = std::fs::read_dir(&dir) {
             for entry in read.flatten() {
                 let path = entry.path();
@@ -97,15 +99,51 @@ impl ExecutionCache {
                 if name.starts_with('.') {
                     continue;
                 }
-                if let Some(state) = read_json::<AccountState>(&path)? {
-                    accounts.insert(name, state);
+                match read_json::<AccountState>(&path) {
+                    Ok(Some(state)) => {
+                        accounts.insert(name, state);
+                    }
+                    Ok(None) => {}
+                    // The cache only mirrors what the venue and the journal know: rebuild it.
+                    Err(StateError::Corrupt { message, .. }) => {
+                        let aside = super::corrupt::move_aside(&path)?;
+                        tracing::warn!(
+                            file = %path.display(), moved_to = %aside.display(), error = %message,
+                            "execution cache unreadable: moved aside, rebuilt from the venue at the next cycle"
+                        );
+                        rebuilt.push(name);
+                    }
+                    Err(e) => return Err(e),
                 }
             }
         }
         Ok(ExecutionCache {
             dir,
             accounts: RwLock::new(accounts),
+            rebuilt,
         })
+    }
+
+    /// Accounts whose cache file was unreadable at start and moved aside.
+    pub fn rebuilt(&self) -> &[String] {
+        &self.rebuilt
+    }
+
+    /// Remembers the symbols an account traded per its order journal, so that a symbol that
+    /// left the config while its cache was lost is still closed.
+    pub fn remember_traded(
+        &self,
+        account: &str,
+        traded: impl IntoIterator<Item = (String, String)>,
+    ) {
+        self.update_account(account, |a| {
+            for (symbol, native) in traded {
+                a.symbols.entry(symbol).or_insert_with(|| SymbolState {
+                    native_symbol: native,
+                    ..Default::default()
+                });
+            }
+        });
     }
 
     pub fn get(&self, account: &str) -> Option<AccountState> {
@@ -153,5 +191,38 @@ impl ExecutionCache {
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, AccountState>> {
         self.accounts.read().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreadable_account_file_is_moved_aside_and_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let cache = ExecutionCache::open(dir.path()).unwrap();
+            cache.update_symbol("good", "BTCUSDT", |s| s.position_qty = Decimal::ONE);
+            cache.persist("good").unwrap();
+        }
+        let cache_dir = dir.path().join("cache");
+        std::fs::write(cache_dir.join("bad.json"), b"{\"venue\": tru").unwrap();
+        let cache = ExecutionCache::open(dir.path()).expect("a corrupt cache never stops start-up");
+        assert_eq!(cache.rebuilt(), ["bad".to_string()]);
+        assert!(cache.get("bad").is_none());
+        assert_eq!(cache.known_symbols("good"), vec!["BTCUSDT".to_string()]);
+        let names: Vec<String> = std::fs::read_dir(&cache_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        assert!(!names.contains(&"bad.json".to_string()), "{names:?}");
+        assert!(
+            names.iter().any(|n| n.starts_with("bad.json.corrupt-")),
+            "{names:?}"
+        );
+        // The traded symbols come back from the journal, so a removed symbol is still closed.
+        cache.remember_traded("bad", [("ETHUSDT".to_string(), "ETHUSDT".to_string())]);
+        assert_eq!(cache.known_symbols("bad"), vec!["ETHUSDT".to_string()]);
     }
 }

@@ -2,8 +2,9 @@
 //! before it is sent. After a crash the entries whose outcome is unknown are resolved by
 //! asking the venue for that id before anything new is sent for the symbol.
 
-use super::{atomic_write_json, read_json, StateError};
+use super::{atomic_write_json, read_json, state_id, StateError};
 use crate::domain::Side;
+use crate::execution::client_id::ClientIds;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -28,6 +29,10 @@ pub enum JournalStatus {
     Rejected,
     /// Planned on a dry-run account; never sent.
     DryRun,
+    /// The venue holds a different order under this client id (a restored or copied state, a
+    /// second daemon): never a fill. The symbol sends nothing while an entry of it is in
+    /// conflict; the operator clears it by removing the entry (see the README).
+    Conflict,
 }
 
 impl JournalStatus {
@@ -54,6 +59,7 @@ impl JournalStatus {
             JournalStatus::Cancelled => "cancelled",
             JournalStatus::Rejected => "rejected",
             JournalStatus::DryRun => "dry_run",
+            JournalStatus::Conflict => "conflict",
         }
     }
 }
@@ -93,6 +99,7 @@ struct AccountJournal {
 pub struct Journal {
     dir: PathBuf,
     accounts: Mutex<BTreeMap<String, AccountJournal>>,
+    ids: ClientIds,
 }
 
 impl Journal {
@@ -113,15 +120,30 @@ impl Journal {
                 if name.starts_with('.') {
                     continue;
                 }
-                if let Some(j) = read_json::<AccountJournal>(&path)? {
+                if let Some(j) = read_json::<AccountJournal>(&path).map_err(not_rebuilt)? {
                     accounts.insert(name, j);
                 }
             }
         }
+        let (state_id, created) = state_id::load_or_create(state_dir)?;
+        if created && accounts.values().any(|j| !j.entries.is_empty()) {
+            // Safe: each entry keeps the id it was sent with, and new ids cannot repeat old ones.
+            tracing::warn!(
+                file = %state_id::path(state_dir).display(),
+                "the state id was missing although the order journal has entries; made a new one"
+            );
+        }
         Ok(Journal {
             dir,
             accounts: Mutex::new(accounts),
+            ids: ClientIds::new(&state_id),
         })
+    }
+
+    /// The client order id of step `step` of plan `plan` (unique across restarts and state
+    /// directories; see `client_id`).
+    pub fn client_order_id(&self, account: &str, symbol: &str, plan: u64, step: u32) -> String {
+        self.ids.id(account, symbol, plan, step)
     }
 
     fn path(&self, account: &str) -> PathBuf {
@@ -200,6 +222,21 @@ impl Journal {
             .unwrap_or_default()
     }
 
+    /// Entries of a symbol in conflict (the symbol is halted while there is one).
+    pub fn conflicts(&self, account: &str, symbol: &str) -> Vec<JournalEntry> {
+        let guard = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
+        guard
+            .get(account)
+            .map(|j| {
+                j.entries
+                    .iter()
+                    .filter(|e| e.symbol == symbol && e.status == JournalStatus::Conflict)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// All entries of an account, oldest first.
     pub fn entries(&self, account: &str) -> Vec<JournalEntry> {
         let guard = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
@@ -207,6 +244,27 @@ impl Journal {
             .get(account)
             .map(|j| j.entries.clone())
             .unwrap_or_default()
+    }
+}
+
+/// The journal cannot be rebuilt from anything else: say so, and what the operator can do.
+fn not_rebuilt(e: StateError) -> StateError {
+    match e {
+        StateError::Corrupt { file, message } => {
+            let shown = file.display().to_string();
+            StateError::Corrupt {
+                message: format!(
+                    "{message}. This is the order journal: the record of the orders sent to this \
+                     account's venue, needed to resolve orders whose outcome is unknown; it cannot be \
+                     rebuilt, so trade-engine will not start. Either restore it from a backup, or check \
+                     at the venue that this account has no open order of ours (and none in flight), \
+                     then move the file aside (`mv {shown} {shown}.bad`) and start again: a new journal \
+                     is started, and new client ids cannot repeat old ones"
+                ),
+                file,
+            }
+        }
+        other => other,
     }
 }
 
@@ -290,5 +348,59 @@ mod tests {
         let all = j.entries("a");
         assert_eq!(all.len(), KEEP_TERMINAL + 1);
         assert!(all.iter().any(|e| e.client_order_id == "live"));
+    }
+
+    #[test]
+    fn an_unreadable_journal_refuses_to_open_and_says_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let j = Journal::open(dir.path()).unwrap();
+            j.record(entry("c1", JournalStatus::Filled)).unwrap();
+        }
+        let file = dir.path().join("journal").join("a.json");
+        std::fs::write(&file, b"{\"next_plan\": {").unwrap();
+        let err = match Journal::open(dir.path()) {
+            Ok(_) => panic!("a corrupt journal must stop start-up"),
+            Err(e) => e.to_string(),
+        };
+        for part in [
+            file.display().to_string().as_str(),
+            "order journal",
+            "cannot be rebuilt",
+            "restore it from a backup",
+            "move the file aside",
+        ] {
+            assert!(err.contains(part), "{part:?} missing in {err}");
+        }
+        assert!(file.exists(), "never moved aside automatically");
+    }
+
+    #[test]
+    fn a_missing_state_id_with_a_journal_gets_a_new_one_and_old_ids_stay_resolvable() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let j = Journal::open(dir.path()).unwrap();
+            j.record(entry("te-old", JournalStatus::Unknown)).unwrap();
+        }
+        let first = std::fs::read_to_string(state_id::path(dir.path())).unwrap();
+        std::fs::remove_file(state_id::path(dir.path())).unwrap();
+        let j = Journal::open(dir.path()).unwrap();
+        let second = std::fs::read_to_string(state_id::path(dir.path())).unwrap();
+        assert_ne!(first, second);
+        // The journal keeps the id it sent, so the order is still looked up by it.
+        assert_eq!(j.unresolved("a", "BTCUSDT")[0].client_order_id, "te-old");
+    }
+
+    #[test]
+    fn conflicts_are_never_trimmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(dir.path()).unwrap();
+        j.record(entry("clash", JournalStatus::Conflict)).unwrap();
+        for i in 0..(KEEP_TERMINAL + 5) {
+            j.record(entry(&format!("t{i}"), JournalStatus::Filled))
+                .unwrap();
+        }
+        assert_eq!(j.conflicts("a", "BTCUSDT").len(), 1);
+        assert!(j.conflicts("a", "ETHUSDT").is_empty());
     }
 }

@@ -4,7 +4,10 @@
 
 mod atomic;
 pub mod cache;
+pub mod corrupt;
 pub mod journal;
+pub mod lock;
+pub mod state_id;
 
 pub use atomic::{atomic_write, atomic_write_json, read_json, StateError};
 pub use cache::{ExecutionCache, SymbolState};

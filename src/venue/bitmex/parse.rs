@@ -268,6 +268,9 @@ pub fn order_ack(w: &WireOrder) -> Result<OrderAck, VenueError> {
         status: status(w.ord_status.as_deref())?,
         filled_qty: w.cum_qty.unwrap_or_default().normalize(),
         avg_price: w.avg_px.filter(|p| *p > Decimal::ZERO),
+        native: w.symbol.clone().filter(|s| !s.is_empty()),
+        side: side(w.side.as_deref()).ok(),
+        qty: w.order_qty,
     })
 }
 

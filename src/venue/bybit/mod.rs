@@ -180,6 +180,9 @@ impl BybitVenue {
             status: OrderStatus::New,
             filled_qty: Decimal::ZERO,
             avg_price: None,
+            native: None,
+            side: None,
+            qty: None,
         };
         let mut last = accepted;
         for wait_ms in [0u64, 100, 250, 500] {

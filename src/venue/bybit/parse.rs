@@ -298,6 +298,9 @@ pub fn order_ack(row: &OrderRow) -> Result<OrderAck, VenueError> {
         status: status(&row.order_status),
         filled_qty: opt_num(&row.cum_exec_qty).unwrap_or_default(),
         avg_price: opt_price(&row.avg_price),
+        native: Some(row.symbol.clone()).filter(|s| !s.is_empty()),
+        side: side(&row.side).ok(),
+        qty: opt_num(&row.qty),
     })
 }
 

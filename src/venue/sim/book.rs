@@ -17,6 +17,9 @@ pub struct SimPosition {
 pub struct SimOrder {
     pub request: OrderRequest,
     pub ack: OrderAck,
+    /// The book's sequence number when the order was placed (older files: 0).
+    #[serde(default)]
+    pub seq: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -28,6 +31,11 @@ pub struct Book {
     /// Order ids issued so far.
     pub sequence: u64,
 }
+
+/// Orders the book remembers: the most recent ones, plus every open one. A lookup of an older
+/// id answers "not found", like a venue whose order history has a retention limit; a duplicate
+/// of such an id is no longer detected either (real venues behave alike past their window).
+pub const MAX_ORDER_HISTORY: usize = 1000;
 
 pub struct Costs {
     pub slippage_bps: Decimal,
@@ -97,14 +105,11 @@ impl Book {
                     status: OrderStatus::New,
                     filled_qty: Decimal::ZERO,
                     avg_price: None,
+                    native: Some(request.native.clone()),
+                    side: Some(request.side),
+                    qty: Some(request.qty),
                 };
-                self.orders.insert(
-                    request.client_order_id.clone(),
-                    SimOrder {
-                        request: request.clone(),
-                        ack: ack.clone(),
-                    },
-                );
+                self.remember(request, &ack);
                 return Ok(ack);
             }
         }
@@ -156,15 +161,42 @@ impl Book {
             status: OrderStatus::Filled,
             filled_qty: qty,
             avg_price: Some(price.round_dp(8)),
+            native: Some(request.native.clone()),
+            side: Some(request.side),
+            qty: Some(request.qty),
         };
+        self.remember(request, &ack);
+        Ok(ack)
+    }
+
+    fn remember(&mut self, request: &OrderRequest, ack: &OrderAck) {
         self.orders.insert(
             request.client_order_id.clone(),
             SimOrder {
                 request: request.clone(),
                 ack: ack.clone(),
+                seq: self.sequence,
             },
         );
-        Ok(ack)
+        self.prune(MAX_ORDER_HISTORY);
+    }
+
+    /// Drops the oldest finished orders beyond `keep`; open orders are never dropped.
+    fn prune(&mut self, keep: usize) {
+        if self.orders.len() <= keep {
+            return;
+        }
+        let mut finished: Vec<(u64, String)> = self
+            .orders
+            .iter()
+            .filter(|(_, o)| o.ack.status.is_terminal())
+            .map(|(cid, o)| (o.seq, cid.clone()))
+            .collect();
+        finished.sort();
+        let excess = self.orders.len() - keep;
+        for (_, cid) in finished.into_iter().take(excess) {
+            self.orders.remove(&cid);
+        }
     }
 
     /// Initial margin of the open positions: their value at entry over the symbol's leverage
@@ -369,6 +401,36 @@ mod tests {
             dec!(1),
         )
         .unwrap();
+    }
+
+    #[test]
+    fn order_history_is_bounded_but_keeps_open_orders() {
+        let mut b = Book {
+            balance_usd: dec!(1000),
+            ..Default::default()
+        };
+        // A resting limit order first: the oldest of all, and still open.
+        let mut resting = req("resting", Side::Buy, dec!(1), false);
+        resting.kind = OrderKind::Limit;
+        resting.price = Some(dec!(1));
+        b.execute(&resting, dec!(100), dec!(1), &free()).unwrap();
+        for i in 0..MAX_ORDER_HISTORY + 10 {
+            let side = if i % 2 == 0 { Side::Buy } else { Side::Sell };
+            b.execute(
+                &req(&format!("m{i}"), side, dec!(1), false),
+                dec!(100),
+                dec!(1),
+                &free(),
+            )
+            .unwrap();
+        }
+        assert_eq!(b.orders.len(), MAX_ORDER_HISTORY);
+        assert!(b.orders.contains_key("resting"), "open orders are kept");
+        assert!(!b.orders.contains_key("m0"), "the oldest finished ones go");
+        assert!(!b.orders.contains_key("m10"));
+        assert!(b.orders.contains_key("m11"));
+        let last = format!("m{}", MAX_ORDER_HISTORY + 9);
+        assert!(b.orders.contains_key(&last), "the most recent ones stay");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! trade-engine: turns weighted trading signals into positions on several venues at once.
 
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod domain;

@@ -31,6 +31,71 @@ fn the_repository_example_is_valid() {
     assert!(ok, "{text}");
     assert!(text.contains("config OK"));
     assert!(text.contains("sim-main on sim"));
+    assert!(
+        !text.contains("warning"),
+        "the example a new user starts from has nothing to warn about: {text}"
+    );
+}
+
+#[test]
+fn check_names_the_credential_fields_each_venue_needs() {
+    let dir = common::config_dir(&[
+        (
+            "engine.json",
+            r#"{"accounts": [
+                {"name": "a", "venue": "sim"},
+                {"name": "b", "venue": "bybit", "credentials": "bybit_main"},
+                {"name": "f", "venue": "blofin", "credentials": "blofin_main", "enabled": false}],
+              "sources": [{"name": "manual", "kind": "file", "path": "signals/manual.json"}]}"#,
+        ),
+        ("signal_weights.json", WEIGHTS),
+        (
+            "credentials.json",
+            r#"{"bybit_main": {"api_key": "k", "api_secret": "s"}}"#,
+        ),
+    ]);
+    let (ok, text) = check(dir.path(), &[]);
+    assert!(ok, "{text}");
+    assert!(text.contains("sim: built-in simulated venue"), "{text}");
+    assert!(text.contains("credentials: none"), "{text}");
+    assert!(text.contains("bybit: Bybit v5"), "{text}");
+    assert!(
+        text.contains("credentials: api_key, api_secret\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "(not implemented in this build); credentials: api_key, api_secret, api_passphrase"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_missing_passphrase_is_found_by_check() {
+    let dir = common::config_dir(&[
+        (
+            "engine.json",
+            r#"{"accounts": [{"name": "f", "venue": "kucoin", "credentials": "ku"}],
+              "sources": [{"name": "manual", "kind": "file", "path": "signals/manual.json"}]}"#,
+        ),
+        ("signal_weights.json", WEIGHTS),
+        (
+            "credentials.json",
+            r#"{"ku": {"api_key": "k", "api_secret": "s"}}"#,
+        ),
+    ]);
+    let (ok, text) = check(dir.path(), &[]);
+    assert!(!ok, "{text}");
+    assert!(text.contains("ku.api_passphrase"), "{text}");
+    assert!(
+        text.contains("account \"f\" (kucoin) needs api_passphrase"),
+        "{text}"
+    );
+    assert!(
+        text.contains("TRADE_ENGINE_CREDENTIALS__KU__API_PASSPHRASE"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -64,11 +64,47 @@ pub enum Command {
     },
 }
 
+/// The venues the accounts use, what each is and which credential fields it needs, so a user
+/// setting up an account knows what to put in credentials.json.
+fn venue_summary(set: &ConfigSet) -> String {
+    let mut used: Vec<&str> = set
+        .engine
+        .accounts
+        .iter()
+        .map(|a| a.venue.as_str())
+        .collect();
+    used.sort_unstable();
+    used.dedup();
+    let mut out = String::from("venues:\n");
+    for name in used {
+        let Some(kind) = crate::venue::registry::find(name) else {
+            continue;
+        };
+        let fields: Vec<&str> = kind.credentials.iter().map(|f| f.name()).collect();
+        out.push_str(&format!(
+            "  {name}: {}{}; credentials: {}\n",
+            kind.title,
+            if kind.implemented() {
+                ""
+            } else {
+                " (not implemented in this build)"
+            },
+            if fields.is_empty() {
+                "none".to_string()
+            } else {
+                fields.join(", ")
+            }
+        ));
+    }
+    out
+}
+
 pub fn main(cli: Cli) -> ExitCode {
     match cli.command.as_ref().unwrap_or(&Command::Run) {
         Command::Check => match ConfigSet::load(&cli.config_dir) {
             Ok(set) => {
                 print!("{}", set.summary());
+                print!("{}", venue_summary(&set));
                 match crate::signals::check_files(&set) {
                     Ok(lines) => {
                         if !lines.is_empty() {

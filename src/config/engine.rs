@@ -61,6 +61,13 @@ pub struct AccountConfig {
     /// Parameters of the simulated venue (ignored by real venues).
     #[serde(default)]
     pub sim: Option<SimParams>,
+    /// Venue-specific settings (margin mode, key version, …), validated by the venue's own
+    /// folder through the venue registry.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub params: serde_json::Map<String, serde_json::Value>,
+    /// The unified symbols this account trades; `None`: every weighted symbol its venue lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symbols: Option<Vec<String>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

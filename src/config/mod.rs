@@ -20,14 +20,25 @@ use std::path::{Path, PathBuf};
 pub const ENGINE_FILE: &str = "engine.json";
 pub const ENV_PREFIX: &str = "TRADE_ENGINE";
 
-/// The venues an account may name.
-pub const VENUES: [&str; 7] = [
-    "bitmex", "bybit", "blofin", "kucoin", "mexc", "oanda", "sim",
-];
+/// What is wrong with one account or source, as found by the module that owns its kind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// The file to fix: `Engine` paths are relative to the account or source entry.
+    pub file: ConfigFile,
+    pub path: String,
+    pub problem: String,
+    pub expected: String,
+}
 
-/// Venues this build can trade; the others are accepted (configs can be written ahead) and
-/// reported by `check` and in `/status`.
-pub const IMPLEMENTED_VENUES: [&str; 3] = ["bitmex", "bybit", "sim"];
+/// Checks that belong to other modules: a source kind's own settings (`signals`) and a venue
+/// kind's params and credential fields (`venue::registry`). They are handed to the loader, so
+/// that `config` imports neither (see `crate::catalog` for the set the daemon uses).
+#[derive(Clone, Copy)]
+pub struct Checks {
+    pub source: fn(&SourceConfig, &Credentials) -> Result<(), Problem>,
+    /// Warnings on success (e.g. a venue this build cannot trade yet).
+    pub account: fn(&AccountConfig, &Credentials) -> Result<Vec<String>, Problem>,
+}
 
 /// A complete, validated configuration. It is immutable: a reload builds a new one and swaps
 /// the `Arc` so that a cycle always sees one consistent set.
@@ -43,12 +54,14 @@ pub struct ConfigSet {
 }
 
 impl ConfigSet {
-    /// Loads and validates the whole set from `dir`, with environment overrides.
-    pub fn load(dir: &Path) -> Result<ConfigSet, ConfigError> {
-        Self::load_with_env(dir, std::env::vars().collect())
-    }
-
-    pub fn load_with_env(dir: &Path, env: Vec<(String, String)>) -> Result<ConfigSet, ConfigError> {
+    /// Loads and validates the whole set from `dir` with the environment overrides in `env`;
+    /// `checks` validate what other modules own. The daemon's entry points are
+    /// `ConfigSet::load` and `load_with_env` in `crate::catalog`.
+    pub fn load_checked(
+        dir: &Path,
+        env: Vec<(String, String)>,
+        checks: &Checks,
+    ) -> Result<ConfigSet, ConfigError> {
         let engine_path = dir.join(ENGINE_FILE);
         let engine = load_engine(&engine_path, &env)?;
 
@@ -92,7 +105,7 @@ impl ConfigSet {
             credentials,
             warnings,
         };
-        validate::validate(set)
+        validate::validate(set, checks)
     }
 
     /// Resolves a path from the config against the config directory.
@@ -243,7 +256,7 @@ impl ConfigSet {
     }
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConfigFile {
     Engine,
     Weights,

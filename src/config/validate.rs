@@ -1,10 +1,10 @@
-use super::{ConfigError, ConfigFile, ConfigSet, IMPLEMENTED_VENUES, VENUES};
+use super::{Checks, ConfigError, ConfigFile, ConfigSet};
 use crate::input::excerpt;
 use rust_decimal::Decimal;
 use std::collections::BTreeSet;
 
 /// Checks the set as a whole; the first problem found is returned, phrased with file and path.
-pub(super) fn validate(mut set: ConfigSet) -> Result<ConfigSet, ConfigError> {
+pub(super) fn validate(mut set: ConfigSet, checks: &Checks) -> Result<ConfigSet, ConfigError> {
     let engine_file = set.path_of(ConfigFile::Engine);
     let weights_file = set.path_of(ConfigFile::Weights);
     let mapping_file = set.path_of(ConfigFile::Mapping);
@@ -69,6 +69,7 @@ pub(super) fn validate(mut set: ConfigSet) -> Result<ConfigSet, ConfigError> {
     }
 
     let mut names = BTreeSet::new();
+    let mut account_warnings = Vec::new();
     for (i, a) in e.accounts.iter().enumerate() {
         let at = |field: &str| format!("accounts[{i}].{field}");
         if a.name.is_empty()
@@ -91,24 +92,6 @@ pub(super) fn validate(mut set: ConfigSet) -> Result<ConfigSet, ConfigError> {
                 at("name"),
                 format!("account \"{}\" is defined twice", a.name),
                 "unique account names (case-insensitive)",
-            ));
-        }
-        if !VENUES.contains(&a.venue.as_str()) {
-            return Err(ConfigError::invalid(
-                &engine_file,
-                at("venue"),
-                format!(
-                    "account \"{}\" names unknown venue {}",
-                    a.name,
-                    excerpt(&a.venue)
-                ),
-                format!("one of {}", VENUES.join(", ")),
-            ));
-        }
-        if a.enabled && !IMPLEMENTED_VENUES.contains(&a.venue.as_str()) {
-            set.warnings.push(format!(
-                "account \"{}\": venue \"{}\" is not implemented in this build yet; the account will show as error and trade nothing",
-                a.name, a.venue
             ));
         }
         if a.max_concurrent_symbols == 0 {
@@ -157,40 +140,20 @@ pub(super) fn validate(mut set: ConfigSet) -> Result<ConfigSet, ConfigError> {
                 }
             }
         }
-        if a.venue != "sim" && a.enabled {
-            let Some(cred_name) = &a.credentials else {
-                return Err(ConfigError::invalid(
-                    &engine_file,
-                    at("credentials"),
-                    format!(
-                        "account \"{}\" on {} has no credentials entry",
-                        a.name, a.venue
-                    ),
-                    "the name of an entry in credentials.json",
-                ));
-            };
-            let Some(cred) = set.credentials.get(cred_name) else {
-                return Err(ConfigError::invalid(
-                    &engine_file,
-                    at("credentials"),
-                    format!(
-                        "account \"{}\" names a credentials entry that credentials.json does not have ({})",
-                        a.name,
-                        super::credentials::entry_list(&set.credentials)
-                    ),
-                    "the name of an entry in credentials.json, or TRADE_ENGINE_CREDENTIALS__<ENTRY>__API_KEY (the name is not repeated here in case it is a secret pasted in the wrong place)",
-                ));
-            };
-            if cred.api_key.as_ref().is_none_or(|k| k.is_empty()) {
-                return Err(ConfigError::invalid(
-                    set.path_of(ConfigFile::Credentials),
-                    format!("{cred_name}.api_key"),
-                    format!("account \"{}\" needs an api_key", a.name),
-                    "a non-empty api_key",
-                ));
+        // The account's venue, its params and the credential fields it needs are the venue
+        // registry's business (see `Checks`).
+        match (checks.account)(a, &set.credentials) {
+            Ok(warnings) => account_warnings.extend(warnings),
+            Err(p) => {
+                let (file, path) = match p.file {
+                    ConfigFile::Engine => (engine_file.clone(), at(&p.path)),
+                    other => (set.path_of(other), p.path),
+                };
+                return Err(ConfigError::invalid(file, path, p.problem, p.expected));
             }
         }
     }
+    set.warnings.extend(account_warnings);
 
     let mut source_names = BTreeSet::new();
     for (i, s) in e.sources.iter().enumerate() {
@@ -202,7 +165,7 @@ pub(super) fn validate(mut set: ConfigSet) -> Result<ConfigSet, ConfigError> {
                 "a unique name per source",
             ));
         }
-        if let Err(problem) = crate::signals::validate_source_config(s, &set.credentials) {
+        if let Err(problem) = (checks.source)(s, &set.credentials) {
             return Err(ConfigError::invalid(
                 &engine_file,
                 format!("sources[{i}]"),

@@ -7,12 +7,15 @@ pub mod bybit;
 pub mod common;
 mod error;
 pub mod http;
+mod planned;
+pub mod registry;
 pub mod sim;
 pub mod stream;
 
 pub use error::{RejectKind, VenueError};
+pub use registry::build;
 
-use crate::config::{AccountConfig, Credential};
+use crate::config::AccountConfig;
 use crate::domain::{
     AccountValue, Candle, Fill, Instrument, OpenOrder, OrderAck, OrderRequest, Position, Quote,
     Symbol,
@@ -20,8 +23,6 @@ use crate::domain::{
 use async_trait::async_trait;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use std::path::Path;
-use std::sync::Arc;
 use tokio::sync::broadcast;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -149,28 +150,6 @@ pub trait Venue: Send + Sync {
     /// Streams speed reconciliation up; the daemon stays correct without them.
     fn subscribe(&self) -> Option<broadcast::Receiver<VenueEvent>> {
         None
-    }
-}
-
-/// Builds the venue client of an account.
-pub fn build(
-    account: &AccountConfig,
-    credential: Option<&Credential>,
-    state_dir: &Path,
-) -> Result<Arc<dyn Venue>, VenueError> {
-    match account.venue.as_str() {
-        "bitmex" => Ok(Arc::new(bitmex::BitmexVenue::new(account, credential)?)),
-        "bybit" => Ok(Arc::new(bybit::BybitVenue::from_account(
-            account, credential,
-        )?)),
-        "sim" => Ok(Arc::new(sim::SimVenue::open(
-            &account.name,
-            account.sim.clone().unwrap_or_default(),
-            state_dir,
-        )?)),
-        other => Err(VenueError::Unsupported(format!(
-            "venue \"{other}\" is not available in this build yet"
-        ))),
     }
 }
 

@@ -21,6 +21,7 @@ use crate::domain::{
 };
 use crate::venue::common::{self, CredentialField, Endpoints, TtlCache};
 use crate::venue::http::RestConfig;
+use crate::venue::registry::{no_params, VenueKind};
 use crate::venue::stream::{spawn_stream, StreamConfig, StreamTask};
 use crate::venue::{CandleInterval, MarginMode, Venue, VenueError, VenueEvent};
 use async_trait::async_trait;
@@ -29,6 +30,8 @@ use model::WireInstrument;
 use parse::UsdRate;
 use rest::Rest;
 use rust_decimal::Decimal;
+use std::path::Path;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 use stream::{BitmexStream, Marks, MARK_FRESH};
@@ -43,6 +46,22 @@ pub const WS_HOSTS: Endpoints = Endpoints {
     live: "wss://ws.bitmex.com/realtime",
     testnet: "wss://ws.testnet.bitmex.com/realtime",
 };
+pub const KIND: VenueKind = VenueKind {
+    name: "bitmex",
+    title: "BitMEX (linear, inverse and quanto contracts)",
+    credentials: &[CredentialField::ApiKey, CredentialField::ApiSecret],
+    params: no_params,
+    build: Some(build),
+};
+
+fn build(
+    account: &AccountConfig,
+    credential: Option<&Credential>,
+    _state_dir: &Path,
+) -> Result<Arc<dyn Venue>, VenueError> {
+    Ok(Arc::new(BitmexVenue::new(account, credential)?))
+}
+
 /// Instrument metadata (lot, tick, multipliers) is re-read this often.
 const INSTRUMENT_TTL: Duration = Duration::from_secs(3600);
 /// The stream pings after this much quiet and reconnects after three times as long.

@@ -16,6 +16,7 @@ use crate::domain::{
 };
 use crate::venue::common::{self, CredentialField, TtlCache};
 use crate::venue::http::RestConfig;
+use crate::venue::registry::{no_params, VenueKind};
 use crate::venue::stream::{spawn_stream, StreamConfig, StreamTask};
 use crate::venue::{CandleInterval, MarginMode, RejectKind, Venue, VenueError, VenueEvent};
 use async_trait::async_trait;
@@ -26,10 +27,27 @@ use model::{
 use rest::{wire_leverage, wire_number, Rest};
 use rust_decimal::Decimal;
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::broadcast;
 use url::Url;
+
+pub const KIND: VenueKind = VenueKind {
+    name: "bybit",
+    title: "Bybit v5 (USDT/USDC linear and inverse)",
+    credentials: &[CredentialField::ApiKey, CredentialField::ApiSecret],
+    params: no_params,
+    build: Some(build),
+};
+
+fn build(
+    account: &AccountConfig,
+    credential: Option<&Credential>,
+    _state_dir: &Path,
+) -> Result<Arc<dyn Venue>, VenueError> {
+    Ok(Arc::new(BybitVenue::from_account(account, credential)?))
+}
 
 /// Instruments change rarely (a tick or step change is announced days ahead).
 const INSTRUMENT_TTL: Duration = Duration::from_secs(3600);

@@ -7,12 +7,14 @@
 mod book;
 mod market;
 
-use crate::config::SimParams;
+use crate::config::{AccountConfig, Credential, SimParams};
 use crate::domain::{
     AccountValue, Candle, ContractKind, Instrument, OpenOrder, OrderAck, OrderRequest, OrderStatus,
     Position, Quote, Symbol,
 };
 use crate::state::{atomic_write_json, read_json};
+use crate::venue::registry::no_params;
+use crate::venue::registry::VenueKind;
 use crate::venue::{CandleInterval, MarginMode, RejectKind, Venue, VenueError};
 use async_trait::async_trait;
 use book::{Book, Costs};
@@ -23,7 +25,29 @@ use rust_decimal_macros::dec;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::Mutex;
+
+pub const KIND: VenueKind = VenueKind {
+    name: "sim",
+    title: "built-in simulated venue (no network, no credentials)",
+    credentials: &[],
+    // The sim's settings live in the account's `sim` block.
+    params: no_params,
+    build: Some(build),
+};
+
+fn build(
+    account: &AccountConfig,
+    _credential: Option<&Credential>,
+    state_dir: &Path,
+) -> Result<Arc<dyn Venue>, VenueError> {
+    Ok(Arc::new(SimVenue::open(
+        &account.name,
+        account.sim.clone().unwrap_or_default(),
+        state_dir,
+    )?))
+}
 
 /// (symbol, tick, lot, starting price)
 const MARKETS: [(&str, Decimal, Decimal, Decimal); 5] = [

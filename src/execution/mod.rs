@@ -7,6 +7,7 @@ mod cooldown;
 mod engine;
 pub mod health;
 pub mod planner;
+pub mod sizing;
 mod symbol;
 #[cfg(test)]
 mod tests;

@@ -3,6 +3,7 @@
 
 use super::cooldown::Cooldowns;
 use super::planner::{plan, Allowed, PlanInput};
+use super::sizing::{self, Sizing};
 use super::Metrics;
 use crate::config::{AccountConfig, RiskConfig};
 use crate::domain::{OpenOrder, OrderAck, OrderIntent, OrderKind, OrderRequest, OrderStatus, Side};
@@ -201,15 +202,13 @@ impl SymbolJob {
         if allowed == Allowed::Any && self.opening_held() {
             allowed = Allowed::ReduceOnly;
         }
-        let usd_per_unit = instrument.usd_per_unit(quote.mark, quote.quote_to_usd);
         // The planner gets the unrounded target (its dead-band needs it); status shows the
         // quantity actually aimed for.
-        let raw_target = if usd_per_unit > Decimal::ZERO {
-            self.notional / usd_per_unit
-        } else {
-            Decimal::ZERO
-        };
-        let target_qty = instrument.round_to_lot(raw_target);
+        let Sizing {
+            usd_per_unit,
+            raw_target,
+            target_qty,
+        } = sizing::size(self.notional, &instrument, &quote);
         let min_notional = self
             .account
             .min_order_notional_usd

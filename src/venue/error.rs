@@ -12,6 +12,9 @@ pub enum RejectKind {
     /// The client order id was used before: the order exists (or existed).
     DuplicateClientId,
     OrderNotFound,
+    /// The venue accepts no new orders right now (maintenance, API trading suspended): the
+    /// account goes close-only and opening is retried after a back-off.
+    TradingDisabled,
     Other,
 }
 

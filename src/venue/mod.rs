@@ -55,6 +55,40 @@ impl CandleInterval {
     }
 }
 
+/// Whether a venue sets leverage per symbol or for the whole account (OANDA: the margin rate).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeverageScope {
+    PerSymbol,
+    PerAccount,
+}
+
+/// What a venue can do, so the executor never asks for what it does not have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Orders can be amended in place (BloFin cannot: cancel and place again).
+    pub amend: bool,
+    pub leverage: LeverageScope,
+    pub margin_modes: &'static [MarginMode],
+    /// Orders one batch request may hold; 1 means no batch endpoint.
+    pub max_batch_orders: usize,
+    /// Leverage and margin mode travel on each order (KuCoin isolated, BloFin) rather than
+    /// being set per symbol beforehand.
+    pub leverage_on_order: bool,
+}
+
+impl Default for Capabilities {
+    fn default() -> Self {
+        Capabilities {
+            amend: true,
+            leverage: LeverageScope::PerSymbol,
+            margin_modes: &[MarginMode::Cross, MarginMode::Isolated],
+            max_batch_orders: 1,
+            leverage_on_order: false,
+        }
+    }
+}
+
 /// What a venue's private stream reports, in domain terms.
 #[derive(Clone, Debug, PartialEq)]
 pub enum VenueEvent {
@@ -74,6 +108,10 @@ pub enum VenueEvent {
 pub trait Venue: Send + Sync {
     /// The venue kind as written in `engine.json` (`bybit`, `sim`, …).
     fn kind(&self) -> &'static str;
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::default()
+    }
 
     /// The venue's default spelling of a unified symbol (an account's `symbol_map` wins).
     fn native_symbol(&self, symbol: &Symbol) -> String;
@@ -96,6 +134,19 @@ pub trait Venue: Send + Sync {
     /// Places an order. A duplicate client order id must come back as
     /// `Rejected { kind: DuplicateClientId }` so the caller can look the order up.
     async fn place_order(&self, request: &OrderRequest) -> Result<OrderAck, VenueError>;
+
+    /// Places several orders (of one account) in as few requests as the venue allows. Each
+    /// item has its own result, under the same rules as [`Venue::place_order`]: an item whose
+    /// outcome is unknown must come back as `Unknown` (it is looked up, never re-sent) and a
+    /// refused item is that order's refusal only. The default places them one by one; venues
+    /// with a batch endpoint override it (at most `capabilities().max_batch_orders` a request).
+    async fn place_orders(&self, requests: &[OrderRequest]) -> Vec<Result<OrderAck, VenueError>> {
+        let mut results = Vec::with_capacity(requests.len());
+        for request in requests {
+            results.push(self.place_order(request).await);
+        }
+        results
+    }
 
     /// Looks an order up by our client order id; `None` when the venue never saw it.
     async fn order_by_client_id(

@@ -2,6 +2,7 @@
 //! (accounts in parallel → symbols in parallel per account → a symbol's orders in sequence).
 
 mod account;
+pub mod conditions;
 pub mod client_id;
 mod engine;
 pub mod health;
@@ -10,4 +11,5 @@ mod symbol;
 #[cfg(test)]
 mod tests;
 
+pub use conditions::Conditions;
 pub use engine::{CycleInfo, Engine, EngineHandles, Metrics, VenueFactory};

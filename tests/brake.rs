@@ -134,16 +134,19 @@ fn halt_on_a_running_daemon_whose_engine_json_broke_still_stops_it() {
 
 #[test]
 fn halt_refuses_a_directory_that_is_not_a_state_directory() {
-    let cfg = config_dir(&[("engine.json", SIM_ENGINE)]);
+    let cfg = config_dir(&[
+        ("engine.json", SIM_ENGINE),
+        ("signal_weights.json", SIM_WEIGHTS),
+    ]);
     let cwd = tempfile::tempdir().unwrap();
     // The default --state-dir is ./state: nothing there, nothing created.
     let (ok, text) = cli_in(
         cwd.path(),
         &["halt", "--config-dir", cfg.path().to_str().unwrap()],
     );
+    assert!(!cwd.path().join("state").exists(), "created: {text}");
     assert!(!ok, "{text}");
     assert!(text.contains("not a trade-engine state directory"), "{text}");
-    assert!(!cwd.path().join("state").exists(), "nothing created");
 
     let elsewhere = tempfile::tempdir().unwrap();
     std::fs::write(elsewhere.path().join("notes.txt"), "mine").unwrap();

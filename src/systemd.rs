@@ -67,7 +67,12 @@ mod tests {
         let start = Instant::now();
         let last = start + Duration::from_secs(600);
         assert!(cycles_fresh(last, start, Some(last), INTERVAL));
-        assert!(cycles_fresh(last + INTERVAL * 3, start, Some(last), INTERVAL));
+        assert!(cycles_fresh(
+            last + INTERVAL * 3,
+            start,
+            Some(last),
+            INTERVAL
+        ));
         assert!(cycles_fresh(
             last + INTERVAL * 3 + WATCHDOG_MARGIN,
             start,
@@ -94,7 +99,12 @@ mod tests {
     #[test]
     fn starved_when_no_cycle_ever_runs() {
         let start = Instant::now();
-        assert!(cycles_fresh(start + Duration::from_secs(5), start, None, INTERVAL));
+        assert!(cycles_fresh(
+            start + Duration::from_secs(5),
+            start,
+            None,
+            INTERVAL
+        ));
         assert!(!cycles_fresh(
             start + INTERVAL * 3 + WATCHDOG_MARGIN + Duration::from_secs(1),
             start,
@@ -107,7 +117,17 @@ mod tests {
     fn the_bound_follows_the_reconcile_interval() {
         let start = Instant::now();
         let at = start + Duration::from_secs(200);
-        assert!(!cycles_fresh(at, start, Some(start), Duration::from_secs(30)));
-        assert!(cycles_fresh(at, start, Some(start), Duration::from_secs(60)));
+        assert!(!cycles_fresh(
+            at,
+            start,
+            Some(start),
+            Duration::from_secs(30)
+        ));
+        assert!(cycles_fresh(
+            at,
+            start,
+            Some(start),
+            Duration::from_secs(60)
+        ));
     }
 }

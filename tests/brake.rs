@@ -103,7 +103,10 @@ fn halt_works_with_a_broken_or_missing_engine_json() {
     std::fs::write(state.path().join("KILL"), "").unwrap();
     let (ok, text) = cli(cfg.path(), state.path(), &["resume"]);
     assert!(!ok, "{text}");
-    assert!(state.path().join("KILL").exists(), "resume refused, brake kept");
+    assert!(
+        state.path().join("KILL").exists(),
+        "resume refused, brake kept"
+    );
 }
 
 #[test]
@@ -128,7 +131,10 @@ fn halt_on_a_running_daemon_whose_engine_json_broke_still_stops_it() {
     let s = d.wait_until("halted", WAIT, |s| {
         account(s, "sim-a").is_some_and(|a| a["state"] == "halted")
     });
-    let reason = account(&s, "sim-a").unwrap()["reason"].as_str().unwrap_or_default().to_string();
+    let reason = account(&s, "sim-a").unwrap()["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     assert!(reason.contains("KILL"), "{reason}");
 }
 
@@ -146,7 +152,10 @@ fn halt_refuses_a_directory_that_is_not_a_state_directory() {
     );
     assert!(!cwd.path().join("state").exists(), "created: {text}");
     assert!(!ok, "{text}");
-    assert!(text.contains("not a trade-engine state directory"), "{text}");
+    assert!(
+        text.contains("not a trade-engine state directory"),
+        "{text}"
+    );
 
     let elsewhere = tempfile::tempdir().unwrap();
     std::fs::write(elsewhere.path().join("notes.txt"), "mine").unwrap();
@@ -157,7 +166,11 @@ fn halt_refuses_a_directory_that_is_not_a_state_directory() {
     }
     let (ok, text) = cli(cfg.path(), elsewhere.path(), &["flatten"]);
     assert!(!ok, "{text}");
-    assert_eq!(snapshot(elsewhere.path()), before, "nothing created or removed");
+    assert_eq!(
+        snapshot(elsewhere.path()),
+        before,
+        "nothing created or removed"
+    );
 }
 
 #[test]
@@ -176,7 +189,10 @@ fn flatten_of_an_unknown_account_refuses_and_changes_nothing() {
     let (ok, text) = cli(cfg.path(), state.path(), &["flatten", "--account", "nope"]);
     assert!(!ok, "{text}");
     assert!(text.contains("no account named \"nope\""), "{text}");
-    assert!(!state.path().join("KILL").exists(), "no kill switch engaged");
+    assert!(
+        !state.path().join("KILL").exists(),
+        "no kill switch engaged"
+    );
     assert_eq!(snapshot(state.path()), before, "state untouched");
 }
 
@@ -202,14 +218,25 @@ fn halt_and_resume_take_effect_without_waiting_for_the_reconcile_timer() {
     let s = d.wait_until("halted", WAIT, |s| {
         account(s, "sim-a").is_some_and(|a| a["state"] == "halted")
     });
-    let reason = account(&s, "sim-a").unwrap()["reason"].as_str().unwrap_or_default().to_string();
+    let reason = account(&s, "sim-a").unwrap()["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     assert!(reason.contains("kill switch engaged"), "{reason}");
-    assert!(d.log_text().contains("kill switch engaged"), "{}", d.log_text());
+    assert!(
+        d.log_text().contains("kill switch engaged"),
+        "{}",
+        d.log_text()
+    );
 
     let (ok, text) = cli(cfg.path(), state.path(), &["resume"]);
     assert!(ok, "{text}");
     d.wait_until("resumed", WAIT, |s| {
         account(s, "sim-a").is_some_and(|a| a["state"] == "ok" && a["reason"].is_null())
     });
-    assert!(d.log_text().contains("kill switch removed"), "{}", d.log_text());
+    assert!(
+        d.log_text().contains("kill switch removed"),
+        "{}",
+        d.log_text()
+    );
 }

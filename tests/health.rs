@@ -40,8 +40,7 @@ fn kill_switch_makes_healthz_503_and_accounts_halted() {
     let state = tempfile::tempdir().unwrap();
     let d = Daemon::start(cfg.path(), state.path());
     d.wait_until("a cycle", WAIT, |s| {
-        s["cycle"]["number"].as_u64().unwrap_or(0) >= 1
-            && symbol(s, "sim-a", "BTCUSDT").is_some()
+        s["cycle"]["number"].as_u64().unwrap_or(0) >= 1 && symbol(s, "sim-a", "BTCUSDT").is_some()
     });
     let (code, body) = healthz(&d);
     assert_eq!(code, 200, "{body}");
@@ -53,14 +52,20 @@ fn kill_switch_makes_healthz_503_and_accounts_halted() {
     });
     let a = account(&s, "sim-a").unwrap();
     assert!(
-        a["reason"].as_str().unwrap_or_default().contains("kill switch engaged"),
+        a["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("kill switch engaged"),
         "{a}"
     );
     let (code, body) = healthz(&d);
     assert_eq!(code, 503, "{body}");
     assert_eq!(body["status"], "unavailable");
     assert!(
-        body["reasons"][0].as_str().unwrap_or_default().contains("kill switch engaged"),
+        body["reasons"][0]
+            .as_str()
+            .unwrap_or_default()
+            .contains("kill switch engaged"),
         "{body}"
     );
 
@@ -101,7 +106,10 @@ fn healthz_is_503_when_every_account_is_in_error() {
     let (code, body) = healthz(&d);
     assert_eq!(code, 503, "{body}");
     assert!(
-        body["reasons"][0].as_str().unwrap_or_default().contains("every account is in error"),
+        body["reasons"][0]
+            .as_str()
+            .unwrap_or_default()
+            .contains("every account is in error"),
         "{body}"
     );
     assert!(!body.to_string().contains("test-secret"));
@@ -116,7 +124,10 @@ fn a_working_account_next_to_a_broken_one_keeps_healthz_200() {
     let cfg = config_dir(&[
         ("engine.json", &engine),
         ("signal_weights.json", SIM_WEIGHTS),
-        ("credentials.json", r#"{"k": {"api_key": "key", "api_secret": "s"}}"#),
+        (
+            "credentials.json",
+            r#"{"k": {"api_key": "key", "api_secret": "s"}}"#,
+        ),
         ("signals/manual.json", r#"{"BTCUSDT": {"depth": 0.3}}"#),
     ]);
     let state = tempfile::tempdir().unwrap();

@@ -83,7 +83,11 @@ fn a_taken_port_stops_the_start_before_any_order_or_ready() {
     let d = Daemon::start(cfg.path(), state.path());
     d.wait_until("open", WAIT, |s| position(s, "BTCUSDT") > Decimal::ZERO);
     assert_eq!(d.stop().code(), Some(0));
-    write(cfg.path(), "signals/manual.json", r#"{"BTCUSDT": {"depth": 0.6}}"#);
+    write(
+        cfg.path(),
+        "signals/manual.json",
+        r#"{"BTCUSDT": {"depth": 0.6}}"#,
+    );
     let before = snapshot(state.path());
 
     let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -126,7 +130,9 @@ fn a_taken_port_stops_the_start_before_any_order_or_ready() {
         "{text}"
     );
     let mut buf = [0u8; 256];
-    let sent = notify.recv(&mut buf).map(|n| String::from_utf8_lossy(&buf[..n]).to_string());
+    let sent = notify
+        .recv(&mut buf)
+        .map(|n| String::from_utf8_lossy(&buf[..n]).to_string());
     assert!(
         sent.as_deref().map_or(true, |m| !m.contains("READY=1")),
         "READY=1 sent: {sent:?}"
@@ -147,7 +153,10 @@ fn idle_connections(port: u16, n: usize) -> Vec<TcpStream> {
 fn cached_position(state: &Path) -> Option<Decimal> {
     let text = std::fs::read_to_string(state.join("cache/sim-a.json")).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v["symbols"]["BTCUSDT"]["position_qty"].as_str()?.parse().ok()
+    v["symbols"]["BTCUSDT"]["position_qty"]
+        .as_str()?
+        .parse()
+        .ok()
 }
 
 #[test]
@@ -179,9 +188,13 @@ fn idle_connections_beyond_the_cap_neither_stop_trading_nor_health_checks() {
         "the daemon stopped taking connections\n{}",
         d.log_text()
     );
-    write(cfg.path(), "signals/manual.json", r#"{"BTCUSDT": {"depth": -0.2}}"#);
+    write(
+        cfg.path(),
+        "signals/manual.json",
+        r#"{"BTCUSDT": {"depth": -0.2}}"#,
+    );
     let deadline = Instant::now() + WAIT;
-    while !cached_position(state.path()).is_some_and(|p| p < Decimal::ZERO) {
+    while cached_position(state.path()).is_none_or(|p| p >= Decimal::ZERO) {
         assert!(
             Instant::now() < deadline,
             "the signal change was not traded while clients sat idle\n{}",
@@ -239,7 +252,9 @@ fn silent_and_idle_connections_are_closed_after_the_header_timeout() {
     );
 
     let mut partial = TcpStream::connect(addr).unwrap();
-    partial.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").unwrap();
+    partial
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
     assert!(
         read_until_closed(&mut partial).is_some(),
         "a connection that never finishes its header stays open"
@@ -251,7 +266,9 @@ fn silent_and_idle_connections_are_closed_after_the_header_timeout() {
         .unwrap();
     let answer = read_until_closed(&mut kept_alive);
     assert!(
-        answer.as_deref().is_some_and(|a| a.starts_with("HTTP/1.1 200")),
+        answer
+            .as_deref()
+            .is_some_and(|a| a.starts_with("HTTP/1.1 200")),
         "an idle keep-alive connection stays open after its answer: {answer:?}"
     );
 }

@@ -1,13 +1,13 @@
 //! `halt`, `resume` and `flatten`: the operator's brakes.
 
 use super::{absolute, Cli};
+use crate::config::engine::DEFAULT_KILL_SWITCH;
 use crate::config::ConfigSet;
 use crate::domain::{OrderKind, OrderRequest, Side};
-use crate::venue::{self, RejectKind};
-use sha2::{Digest, Sha256};
-use crate::config::engine::DEFAULT_KILL_SWITCH;
 use crate::state::recognise::{is_state_dir, JOURNAL_DIR, LOCK_FILE, STATE_ID_FILE};
 use crate::state::KillSwitch;
+use crate::venue::{self, RejectKind};
+use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 /// The state directory, refused unless it is a trade-engine one: a wrong `--state-dir` must
@@ -28,7 +28,10 @@ fn state_dir(cli: &Cli) -> Result<PathBuf, String> {
 /// when engine.json cannot be read, the default name, which the daemon always honours, is used.
 fn kill_switch(cli: &Cli, state_dir: &Path) -> (KillSwitch, Option<String>) {
     match ConfigSet::load_engine_only(&absolute(&cli.config_dir)) {
-        Ok(engine) => (KillSwitch::new(state_dir, &engine.risk.kill_switch_file), None),
+        Ok(engine) => (
+            KillSwitch::new(state_dir, &engine.risk.kill_switch_file),
+            None,
+        ),
         Err(e) => (
             KillSwitch::new(state_dir, DEFAULT_KILL_SWITCH),
             Some(e.to_string()),

@@ -126,7 +126,9 @@ pub async fn run(cli: &Cli) -> Result<(), String> {
                 if fresh {
                     crate::systemd::notify("WATCHDOG=1");
                 } else if pinging {
-                    tracing::error!("no cycle has started for too long: no longer feeding the systemd watchdog");
+                    tracing::error!(
+                        "no cycle has started for too long: no longer feeding the systemd watchdog"
+                    );
                 }
                 pinging = fresh;
             }

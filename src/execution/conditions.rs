@@ -48,15 +48,17 @@ pub struct KillSwitchWatch {
     changes: mpsc::Receiver<()>,
 }
 
-impl KillSwitchWatch {
-    pub fn new() -> KillSwitchWatch {
+impl Default for KillSwitchWatch {
+    fn default() -> KillSwitchWatch {
         KillSwitchWatch {
             switch: None,
             _guard: None,
             changes: mpsc::channel(1).1,
         }
     }
+}
 
+impl KillSwitchWatch {
     /// (Re)starts the watch when the configured file name changed.
     pub fn follow(&mut self, state_dir: &Path, cfg: &ConfigSet) {
         let switch = KillSwitch::new(state_dir, &cfg.engine.risk.kill_switch_file);

@@ -162,7 +162,7 @@ impl Engine {
         let mut targets_rx = self.handles.targets.clone();
         let initial = config_rx.borrow_and_update().clone();
         self.sync_accounts(&initial);
-        let mut kill_watch = KillSwitchWatch::new();
+        let mut kill_watch = KillSwitchWatch::default();
         kill_watch.follow(&self.state_dir, &initial);
         targets_rx.borrow_and_update();
         // A short grace lets sources load before the first cycle, so a restart does not trade on

@@ -2,8 +2,8 @@
 //! (accounts in parallel → symbols in parallel per account → a symbol's orders in sequence).
 
 mod account;
-pub mod conditions;
 pub mod client_id;
+pub mod conditions;
 mod engine;
 pub mod health;
 pub mod planner;

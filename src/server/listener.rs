@@ -74,9 +74,9 @@ impl Registry {
     /// connection is busy.
     fn evict_oldest_idle(&self) -> bool {
         let conns = self.lock();
-        let oldest = conns.values().find(|c| {
-            c.in_flight.load(Ordering::SeqCst) == 0 && !c.evicted.load(Ordering::SeqCst)
-        });
+        let oldest = conns
+            .values()
+            .find(|c| c.in_flight.load(Ordering::SeqCst) == 0 && !c.evicted.load(Ordering::SeqCst));
         match oldest {
             Some(c) => {
                 c.evicted.store(true, Ordering::SeqCst);
@@ -117,7 +117,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let app = app.layer(axum::middleware::from_fn(
-        move |req, next: axum::middleware::Next| request_deadline(req, next, limits.request_timeout),
+        move |req, next: axum::middleware::Next| {
+            request_deadline(req, next, limits.request_timeout)
+        },
     ));
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let registry = Arc::new(Registry::default());

@@ -21,7 +21,11 @@ mod tests {
     fn a_missing_or_non_directory_state_dir_is_not_writable() {
         let dir = tempfile::tempdir().unwrap();
         assert!(probe_writable(dir.path()).is_ok());
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no leftover");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "no leftover"
+        );
         let err = probe_writable(&dir.path().join("gone")).unwrap_err();
         assert!(err.contains("not writable"), "{err}");
         let file = dir.path().join("f");

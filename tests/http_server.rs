@@ -167,7 +167,7 @@ fn idle_connections_beyond_the_cap_neither_stop_trading_nor_health_checks() {
         ("signals/manual.json", r#"{"BTCUSDT": {"depth": 0.3}}"#),
     ]);
     let state = tempfile::tempdir().unwrap();
-    // 300 idle clients against a limit of 128 descriptors: without a cap they take every
+    // 200 idle clients against a limit of 128 descriptors: without a cap they take every
     // descriptor the journal, the cache and the signal files need. The long header timeout
     // leaves the cap alone to protect them.
     let d = start_with_fd_limit(
@@ -181,10 +181,10 @@ fn idle_connections_beyond_the_cap_neither_stop_trading_nor_health_checks() {
     );
     d.wait_until("open", WAIT, |s| position(s, "BTCUSDT") > dec!(0.09));
 
-    let held = idle_connections(d.port, 300);
+    let held = idle_connections(d.port, 200);
     assert_eq!(
         held.len(),
-        300,
+        200,
         "the daemon stopped taking connections\n{}",
         d.log_text()
     );

@@ -49,8 +49,7 @@ pub async fn run(cli: &Cli) -> Result<(), String> {
         .map_err(|e| format!("server.listen: {e}"))?;
     // Bound before anything trades: without the HTTP surface webhooks would be lost, so a
     // taken port stops the start.
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
+    let listener = crate::server::bind(listen)
         .map_err(|e| format!("cannot listen on {listen} (server.listen): {e}"))?;
     let limits = crate::server::Limits::from(&config.engine.server);
     tracing::info!(

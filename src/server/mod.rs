@@ -6,7 +6,7 @@ mod rate_limit;
 mod status;
 pub mod webhook;
 
-pub use listener::{serve, Limits};
+pub use listener::{bind, serve, Limits};
 pub use status::{build_status, StatusReport};
 
 use crate::execution::EngineHandles;

@@ -189,7 +189,8 @@ impl Engine {
             if *shutdown.borrow() {
                 return;
             }
-            if reason != "reconcile" && !debounce.is_zero() {
+            // The kill switch watch is debounced already: the brake acts within one debounce.
+            if !matches!(reason, "reconcile" | "kill switch changed") && !debounce.is_zero() {
                 // Let a burst of changes settle into one cycle.
                 tokio::time::sleep(debounce).await;
             }

@@ -29,7 +29,10 @@ pub async fn run(cli: &Cli) -> Result<(), String> {
     for w in &config.warnings {
         tracing::warn!(warning = %w, "config warning");
     }
-    std::fs::create_dir_all(&state_dir)
+    let started = std::time::Instant::now();
+    // journal/ marks the directory as a state directory from the first start (`halt` looks
+    // for it), not only from the first order.
+    std::fs::create_dir_all(state_dir.join(crate::state::recognise::JOURNAL_DIR))
         .map_err(|e| format!("cannot create state directory {}: {e}", state_dir.display()))?;
     // Before any state file is read: a second daemon on this state must not get further.
     let _lock = StateLock::acquire(&state_dir).map_err(|e| e.to_string())?;
@@ -57,6 +60,16 @@ pub async fn run(cli: &Cli) -> Result<(), String> {
         .listen
         .parse()
         .map_err(|e| format!("server.listen: {e}"))?;
+    // Bound before anything trades: without the HTTP surface webhooks would be lost, so a
+    // taken port stops the start.
+    let listener = crate::server::bind(listen)
+        .map_err(|e| format!("cannot listen on {listen} (server.listen): {e}"))?;
+    let limits = crate::server::Limits::from(&config.engine.server);
+    tracing::info!(
+        listen = %listener.local_addr().unwrap_or(listen),
+        max_connections = limits.max_connections,
+        "http server listening"
+    );
     let (hup_tx, hup_rx) = mpsc::channel(4);
     let config_rx = spawn_reloader(Arc::new(config), hup_rx);
 
@@ -99,9 +112,7 @@ pub async fn run(cli: &Cli) -> Result<(), String> {
         let stop = async move {
             let _ = server_shutdown.wait_for(|s| *s).await;
         };
-        if let Err(e) = crate::server::serve(listen, app, stop).await {
-            tracing::error!(listen = %listen, error = %e, "http server failed");
-        }
+        crate::server::serve(listener, app, limits, stop).await;
     });
 
     // Sources follow config reloads.
@@ -118,19 +129,29 @@ pub async fn run(cli: &Cli) -> Result<(), String> {
     crate::systemd::notify("READY=1");
     let watchdog = crate::systemd::watchdog_interval().map(|every| {
         let cycle = handles_for_watchdog.cycle.clone();
+        let config = handles_for_watchdog.config.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every / 2);
+            let mut pinging = true;
             loop {
                 tick.tick().await;
-                // Ping only while cycles keep starting: a wedged engine gets restarted.
-                let last = cycle.read().ok().and_then(|c| c.last_started);
-                let fresh = last.is_none_or(|t| {
-                    (chrono::Utc::now() - t).to_std().unwrap_or_default()
-                        < every * 4 + std::time::Duration::from_secs(120)
-                });
+                let last = cycle.read().ok().and_then(|c| c.last_started_at);
+                let interval =
+                    Duration::from_secs(config.borrow().engine.cycle.reconcile_interval_secs);
+                let fresh = crate::systemd::cycles_fresh(
+                    std::time::Instant::now(),
+                    started,
+                    last,
+                    interval,
+                );
                 if fresh {
                     crate::systemd::notify("WATCHDOG=1");
+                } else if pinging {
+                    tracing::error!(
+                        "no cycle has started for too long: no longer feeding the systemd watchdog"
+                    );
                 }
+                pinging = fresh;
             }
         })
     });

@@ -112,12 +112,26 @@ pub struct SourceConfig {
 pub struct ServerConfig {
     #[serde(default = "default_listen")]
     pub listen: String,
+    /// Connections served at once; more wait in the listen backlog, so idle clients cannot
+    /// use up the process's file descriptors (keep it well below `LimitNOFILE=`).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Time a client gets to send a request's headers, counted from the connection's opening
+    /// or the end of the previous answer, so it also closes idle keep-alive connections.
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout_secs: u64,
+    /// Time a request gets for its body and its answer; 408 after that.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_secs: u64,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: default_listen(),
+            max_connections: default_max_connections(),
+            header_read_timeout_secs: default_header_read_timeout(),
+            request_timeout_secs: default_request_timeout(),
         }
     }
 }
@@ -218,11 +232,29 @@ fn default_max_concurrent_symbols() -> usize {
 fn default_listen() -> String {
     "127.0.0.1:8787".into()
 }
+fn default_max_connections() -> usize {
+    256
+}
+fn default_header_read_timeout() -> u64 {
+    10
+}
+fn default_request_timeout() -> u64 {
+    30
+}
 fn default_max_leverage() -> Decimal {
     dec!(20)
 }
+/// The kill switch file name used when engine.json names none, and always honoured as well,
+/// so that `halt` works even when engine.json cannot be read.
+pub const DEFAULT_KILL_SWITCH: &str = "KILL";
+
+/// Whether `name` names a file directly inside a directory (no path, not `.` or `..`).
+pub fn plain_file_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains(['/', '\\']) && name != "." && name != ".."
+}
+
 fn default_kill_switch() -> String {
-    "KILL".into()
+    DEFAULT_KILL_SWITCH.into()
 }
 fn default_max_price_age() -> u64 {
     60

@@ -108,6 +108,13 @@ impl ConfigSet {
         validate::validate(set, checks)
     }
 
+    /// Only `engine.json` (with environment overrides), unvalidated and without the other
+    /// files: for commands that must work while the rest of the set is broken (`halt`).
+    pub fn load_engine_only(dir: &Path) -> Result<EngineConfig, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        load_engine(&dir.join(ENGINE_FILE), &env)
+    }
+
     /// Resolves a path from the config against the config directory.
     pub fn resolve(&self, path: impl AsRef<Path>) -> PathBuf {
         let path = path.as_ref();

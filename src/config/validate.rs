@@ -37,10 +37,7 @@ pub(super) fn validate(mut set: ConfigSet, checks: &Checks) -> Result<ConfigSet,
             }
         }
     }
-    if risk.kill_switch_file.is_empty()
-        || risk.kill_switch_file.contains('/')
-        || risk.kill_switch_file.contains('\\')
-    {
+    if !crate::config::engine::plain_file_name(&risk.kill_switch_file) {
         return Err(ConfigError::invalid(
             &engine_file,
             "risk.kill_switch_file",
@@ -66,6 +63,23 @@ pub(super) fn validate(mut set: ConfigSet, checks: &Checks) -> Result<ConfigSet,
             format!("{} is not an address", excerpt(&e.server.listen)),
             "host:port such as \"127.0.0.1:8787\"",
         ));
+    }
+    for (field, value) in [
+        ("server.max_connections", e.server.max_connections as u64),
+        (
+            "server.header_read_timeout_secs",
+            e.server.header_read_timeout_secs,
+        ),
+        ("server.request_timeout_secs", e.server.request_timeout_secs),
+    ] {
+        if value == 0 {
+            return Err(ConfigError::invalid(
+                &engine_file,
+                field,
+                "0 would refuse every request",
+                "a number >= 1",
+            ));
+        }
     }
 
     let mut names = BTreeSet::new();

@@ -1,8 +1,9 @@
 //! The engine loop: when to run a cycle, and the first level of parallelism (accounts).
 
 use super::account::{AccountRuntime, AccountWork};
+use super::conditions::{Conditions, KillSwitchWatch};
 use crate::config::{AccountConfig, ConfigSet, Credential};
-use crate::state::{ExecutionCache, Journal};
+use crate::state::{ExecutionCache, Journal, KillSwitch};
 use crate::targets::TargetBook;
 use crate::venue::{self, Venue, VenueError};
 use chrono::{DateTime, Utc};
@@ -21,6 +22,9 @@ pub struct CycleInfo {
     pub number: u64,
     pub last_started: Option<DateTime<Utc>>,
     pub last_duration_ms: Option<u64>,
+    /// The same moment on the monotonic clock, for the systemd watchdog.
+    #[serde(skip)]
+    pub last_started_at: Option<Instant>,
 }
 
 /// Counters for `/metrics`.
@@ -87,6 +91,8 @@ pub struct EngineHandles {
     pub cache: Arc<ExecutionCache>,
     pub journal: Arc<Journal>,
     pub cycle: Arc<RwLock<CycleInfo>>,
+    /// Kill switch and state directory, as of the last cycle.
+    pub conditions: Arc<RwLock<Conditions>>,
     pub metrics: Arc<Metrics>,
     pub config: watch::Receiver<Arc<ConfigSet>>,
     pub targets: watch::Receiver<Arc<TargetBook>>,
@@ -129,6 +135,7 @@ impl Engine {
                 cache,
                 journal,
                 cycle: Arc::new(RwLock::new(CycleInfo::default())),
+                conditions: Arc::default(),
                 metrics: Arc::new(Metrics::default()),
                 config,
                 targets,
@@ -170,7 +177,10 @@ impl Engine {
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         let mut config_rx = self.handles.config.clone();
         let mut targets_rx = self.handles.targets.clone();
-        self.sync_accounts(&config_rx.borrow_and_update().clone());
+        let initial = config_rx.borrow_and_update().clone();
+        self.sync_accounts(&initial);
+        let mut kill_watch = KillSwitchWatch::default();
+        kill_watch.follow(&self.state_dir, &initial);
         targets_rx.borrow_and_update();
         // A short grace lets sources load before the first cycle, so a restart does not trade on
         // a half-loaded signal book.
@@ -186,15 +196,18 @@ impl Engine {
                     if r.is_err() { return }
                     let cfg = config_rx.borrow_and_update().clone();
                     self.sync_accounts(&cfg);
+                    kill_watch.follow(&self.state_dir, &cfg);
                     "config changed"
                 },
+                Some(()) = kill_watch.changed() => "kill switch changed",
                 Some(()) = self.poke_rx.recv() => "venue event",
                 _ = shutdown.changed() => return,
             };
             if *shutdown.borrow() {
                 return;
             }
-            if reason != "reconcile" && !debounce.is_zero() {
+            // The kill switch watch is debounced already: the brake acts within one debounce.
+            if !matches!(reason, "reconcile" | "kill switch changed") && !debounce.is_zero() {
                 // Let a burst of changes settle into one cycle.
                 tokio::time::sleep(debounce).await;
             }
@@ -264,6 +277,26 @@ impl Engine {
         }
     }
 
+    /// Checks the kill switch and the state directory, publishes them for `/status` and
+    /// `/healthz`, and logs changes; returns whether the kill switch is engaged.
+    fn check_conditions(&self, cfg: &ConfigSet) -> bool {
+        let now = Conditions {
+            kill_switch: KillSwitch::new(&self.state_dir, &cfg.engine.risk.kill_switch_file)
+                .engaged()
+                .map(std::path::Path::to_path_buf),
+            state_dir_error: crate::state::probe::probe_writable(&self.state_dir).err(),
+        };
+        let mut shared = self
+            .handles
+            .conditions
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        now.log_changes(&shared);
+        let engaged = now.kill_switch.is_some();
+        *shared = now;
+        engaged
+    }
+
     /// One cycle: every account in parallel.
     /// Returns true when a follow-up cycle should come soon (something is being resolved).
     pub async fn cycle(&mut self, reason: &str) -> bool {
@@ -276,16 +309,14 @@ impl Engine {
                 .unwrap_or_else(|p| p.into_inner());
             info.number += 1;
             info.last_started = Some(Utc::now());
+            info.last_started_at = Some(started);
             info.number
         };
         self.handles.metrics.cycles.fetch_add(1, Ordering::Relaxed);
         let span = tracing::info_span!("cycle", cycle = number);
         let cfg = self.handles.config.borrow().clone();
         let targets = self.handles.targets.borrow().clone();
-        let kill_switch = self
-            .state_dir
-            .join(&cfg.engine.risk.kill_switch_file)
-            .exists();
+        let kill_switch = self.check_conditions(&cfg);
         let again = async {
             tracing::debug!(
                 reason,

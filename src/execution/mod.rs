@@ -3,6 +3,7 @@
 
 mod account;
 pub mod client_id;
+pub mod conditions;
 mod cooldown;
 mod engine;
 pub mod health;
@@ -12,4 +13,5 @@ mod symbol;
 #[cfg(test)]
 mod tests;
 
+pub use conditions::Conditions;
 pub use engine::{CycleInfo, Engine, EngineHandles, Metrics, VenueFactory};

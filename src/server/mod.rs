@@ -1,19 +1,20 @@
 //! The HTTP surface: `/healthz`, `/status`, `/metrics`, and `POST /webhook/<source>`.
 
+mod health;
+mod listener;
 mod rate_limit;
 mod status;
 pub mod webhook;
 
+pub use listener::{bind, serve, Limits};
 pub use status::{build_status, StatusReport};
 
 use crate::execution::EngineHandles;
 use crate::signals::tradingview::WebhookSources;
 use axum::extract::{FromRef, State};
-use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// What the handlers share. The config (and so every webhook token) is read from the
@@ -38,15 +39,11 @@ pub fn router(engine: EngineHandles, webhooks: Arc<WebhookSources>) -> Router {
         limiter: Arc::default(),
     };
     Router::new()
-        .route("/healthz", get(healthz))
+        .route("/healthz", get(health::healthz))
         .route("/status", get(status))
         .route("/metrics", get(metrics))
         .route("/webhook/:source", post(webhook::receive))
         .with_state(state)
-}
-
-async fn healthz() -> impl IntoResponse {
-    (StatusCode::OK, "ok\n")
 }
 
 async fn status(State(handles): State<EngineHandles>) -> Json<StatusReport> {
@@ -58,22 +55,6 @@ async fn metrics(State(handles): State<EngineHandles>) -> impl IntoResponse {
         [("content-type", "text/plain; version=0.0.4")],
         handles.metrics.render(),
     )
-}
-
-/// Binds and serves until `shutdown` resolves.
-pub async fn serve(
-    listen: SocketAddr,
-    app: Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(listen).await?;
-    tracing::info!(listen = %listener.local_addr()?, "http server listening");
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
 }
 
 #[cfg(test)]

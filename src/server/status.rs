@@ -18,6 +18,8 @@ pub struct AccountStatus {
     pub name: String,
     pub venue: String,
     pub state: AccountHealth,
+    /// Why `state` is not `ok` (null when it is).
+    pub reason: Option<String>,
     pub account_value: Option<Decimal>,
     pub enabled: bool,
     pub dry_run: bool,
@@ -43,16 +45,33 @@ pub struct SymbolStatus {
 pub fn build_status(handles: &EngineHandles) -> StatusReport {
     let config = handles.config.borrow().clone();
     let cache = handles.cache.all();
+    let kill_switch = handles
+        .conditions
+        .read()
+        .map(|c| c.kill_switch.clone())
+        .unwrap_or_default();
     let accounts = config
         .engine
         .accounts
         .iter()
         .map(|a| {
             let state = cache.get(&a.name).cloned().unwrap_or_default();
+            let (health, reason) = match &kill_switch {
+                Some(file) => (
+                    AccountHealth::Halted,
+                    Some(format!(
+                        "kill switch engaged ({}): no new exposure, reducing orders continue",
+                        file.display()
+                    )),
+                ),
+                None if state.health == AccountHealth::Ok => (AccountHealth::Ok, None),
+                None => (state.health, state.last_error.clone()),
+            };
             AccountStatus {
                 name: a.name.clone(),
                 venue: a.venue.clone(),
-                state: state.health,
+                state: health,
+                reason,
                 account_value: state.account_value,
                 enabled: a.enabled,
                 dry_run: a.dry_run,

@@ -6,9 +6,13 @@ mod atomic;
 pub mod cache;
 pub mod corrupt;
 pub mod journal;
+pub mod kill_switch;
 pub mod lock;
 pub mod state_id;
+pub mod probe;
+pub mod recognise;
 
 pub use atomic::{atomic_write, atomic_write_json, read_json, StateError};
 pub use cache::{ExecutionCache, SymbolState};
 pub use journal::{Journal, JournalEntry, JournalStatus};
+pub use kill_switch::KillSwitch;

@@ -257,3 +257,61 @@ fn a_margin_refusal_is_sent_once_not_every_cycle() {
     assert_eq!(account(&s, "bybit-good").unwrap()["state"], "ok");
     assert_eq!(d.stop().code(), Some(0));
 }
+
+/// Issue 9: a venue that takes no new orders (Bybit 10027 "Transactions are banned") moves
+/// the account to close-only — shown in `/status` with the venue's reason, reductions still go
+/// out — and back to normal once the venue accepts orders again.
+#[test]
+fn trading_disabled_moves_the_account_to_close_only_and_back() {
+    let server = server();
+    server.exchange.set_position("ETHUSDT", dec!(-1));
+    server.extra.lock().unwrap().trading_disabled = true;
+    let engine = serde_json::json!({
+        "accounts": [{"name": "bybit-good", "venue": "bybit", "credentials": "bybit_good",
+             "rest_url": server.rest_url, "ws_url": server.ws_url, "timeout_ms": 3000}],
+        "sources": [{"name": "manual", "kind": "file", "path": "signals/manual.json"}],
+        "cycle": {"reconcile_interval_secs": 1, "debounce_ms": 50},
+        "risk": {"close_only_retry_secs": 1},
+    })
+    .to_string();
+    let cfg = config_dir(&[
+        ("engine.json", &engine),
+        ("credentials.json", &credentials()),
+        ("signal_weights.json", SIM_WEIGHTS),
+        (
+            "signals/manual.json",
+            r#"{"BTCUSDT": {"depth": 0.5}, "ETHUSDT": {"depth": 0}}"#,
+        ),
+    ]);
+    let state = tempfile::tempdir().unwrap();
+    let d = Daemon::start(cfg.path(), state.path());
+
+    let s = d.wait_until("close-only with the ETH short closed", WAIT, |s| {
+        account(s, "bybit-good").is_some_and(|a| a["state"] == "close_only")
+            && server.exchange.position("ETHUSDT").is_zero()
+    });
+    let reason = account(&s, "bybit-good").unwrap()["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        reason.contains("10027") && reason.contains("refuses new orders"),
+        "{reason}"
+    );
+    assert!(server.exchange.position("BTCUSDT").is_zero());
+    assert!(
+        creates_for(&server, "BTCUSDT") >= 1,
+        "the opening order was tried"
+    );
+
+    // The venue takes orders again: the next attempt after the back-off opens BTC.
+    server.extra.lock().unwrap().trading_disabled = false;
+    d.wait_until("BTC opened once the venue accepts again", WAIT, |_| {
+        server.exchange.position("BTCUSDT") > dec!(0)
+    });
+    let s = d.wait_until("account back to ok", WAIT, |s| {
+        account(s, "bybit-good").is_some_and(|a| a["state"] == "ok")
+    });
+    assert!(account(&s, "bybit-good").unwrap()["reason"].is_null());
+    assert_eq!(d.stop().code(), Some(0));
+}

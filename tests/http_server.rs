@@ -31,7 +31,8 @@ fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
             let name = entry.file_name().to_string_lossy().to_string();
             if path.is_dir() {
                 stack.push(path);
-            } else if !name.starts_with("daemon-") {
+            } else if !name.starts_with("daemon-") && name != "trade-engine.lock" {
+                // The lock file holds the pid of whoever took the lock last: not trading state.
                 out.insert(path.display().to_string(), std::fs::read(&path).unwrap());
             }
         }

@@ -154,6 +154,15 @@ pub struct RiskConfig {
     /// An account value older than this only allows reducing orders.
     #[serde(default = "default_max_price_age")]
     pub max_account_value_age_secs: u64,
+    /// After a venue refuses new orders ("trading disabled", maintenance), the account is
+    /// close-only for this long before opening is tried again; the wait doubles while the
+    /// venue keeps refusing (at most 30 minutes).
+    #[serde(default = "default_close_only_retry")]
+    pub close_only_retry_secs: u64,
+}
+
+fn default_close_only_retry() -> u64 {
+    60
 }
 
 impl Default for RiskConfig {
@@ -165,6 +174,7 @@ impl Default for RiskConfig {
             kill_switch_file: default_kill_switch(),
             max_price_age_secs: default_max_price_age(),
             max_account_value_age_secs: default_max_price_age(),
+            close_only_retry_secs: default_close_only_retry(),
         }
     }
 }

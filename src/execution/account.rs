@@ -4,6 +4,7 @@
 use super::cooldown::{self, Cooldowns};
 use super::health::Health;
 use super::symbol::{SymbolJob, SymbolOutcome};
+use super::trading_gate::TradingGate;
 use super::Metrics;
 use crate::config::{AccountConfig, ConfigSet, Credential};
 use crate::domain::{AccountValue, OpenOrder, Position, Symbol};
@@ -41,6 +42,9 @@ pub struct AccountRuntime {
     leverage_set: Arc<std::sync::Mutex<HashMap<String, Decimal>>>,
     /// Opening orders held after refusals; kept across cycles, whatever started them.
     pub(super) cooldowns: Arc<std::sync::Mutex<Cooldowns>>,
+    /// Close-only while the venue refuses new orders; shared with the symbol jobs, which see
+    /// the refusals and the acceptances.
+    gate: Arc<std::sync::Mutex<TradingGate>>,
 }
 
 /// One symbol's share of the account's work this cycle.
@@ -66,6 +70,7 @@ impl AccountRuntime {
             health: Health::default(),
             leverage_set: Default::default(),
             cooldowns: Default::default(),
+            gate: Default::default(),
         }
     }
 
@@ -149,6 +154,7 @@ impl AccountRuntime {
                 metrics: work.metrics.clone(),
                 leverage_set: self.leverage_set.clone(),
                 cooldowns: self.cooldowns.clone(),
+                gate: self.gate.clone(),
                 cycle: work.cycle,
             };
             let semaphore = semaphore.clone();
@@ -185,8 +191,18 @@ impl AccountRuntime {
             None => self.health.success(),
         }
         cooldown::publish(&self.cooldowns, &work.cache, &name);
-        let health = self.health.state();
-        let last_error = self.health.last_error.clone();
+        let mut health = self.health.state();
+        let mut last_error = self.health.last_error.clone();
+        if health == AccountHealth::Ok {
+            if let Some(closed) = self.gate.lock().unwrap_or_else(|p| p.into_inner()).closed() {
+                health = AccountHealth::CloseOnly;
+                last_error = Some(format!(
+                    "the venue refuses new orders ({}); only reductions until opening is tried again at {}",
+                    closed.reason,
+                    closed.retry_at.format("%H:%M:%S UTC")
+                ));
+            }
+        }
         work.cache.update_account(&name, |a| {
             a.venue = venue_kind.clone();
             a.health = health;
@@ -232,9 +248,16 @@ impl AccountRuntime {
         let value_age = (Utc::now() - value.at).num_seconds();
         match self.health.state() {
             AccountHealth::Halted => return Allowed::Nothing,
-            AccountHealth::Reducing | AccountHealth::Error => return Allowed::ReduceOnly,
+            AccountHealth::Reducing | AccountHealth::Error | AccountHealth::CloseOnly => {
+                return Allowed::ReduceOnly
+            }
             AccountHealth::Ok => {}
         }
+        let gate = self.gate.lock().unwrap_or_else(|p| p.into_inner());
+        if !gate.allows_opening(Utc::now()) {
+            return Allowed::ReduceOnly;
+        }
+        drop(gate);
         if work.kill_switch || self.config.close_only || !self.config.enabled {
             return Allowed::ReduceOnly;
         }

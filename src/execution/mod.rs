@@ -12,6 +12,7 @@ pub mod sizing;
 mod symbol;
 #[cfg(test)]
 mod tests;
+mod trading_gate;
 
 pub use conditions::Conditions;
 pub use engine::{CycleInfo, Engine, EngineHandles, Metrics, VenueFactory};

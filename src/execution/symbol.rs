@@ -4,6 +4,7 @@
 use super::cooldown::Cooldowns;
 use super::planner::{plan, Allowed, PlanInput};
 use super::sizing::{self, Sizing};
+use super::trading_gate::TradingGate;
 use super::Metrics;
 use crate::config::{AccountConfig, RiskConfig};
 use crate::domain::{OpenOrder, OrderAck, OrderIntent, OrderKind, OrderRequest, OrderStatus, Side};
@@ -56,6 +57,7 @@ pub struct SymbolJob {
     pub leverage_set: Arc<std::sync::Mutex<HashMap<String, Decimal>>>,
     /// The account's cooldowns after refused opening orders (see `cooldown`).
     pub cooldowns: Arc<std::sync::Mutex<Cooldowns>>,
+    pub gate: Arc<std::sync::Mutex<TradingGate>>,
     pub cycle: u64,
 }
 
@@ -253,6 +255,7 @@ impl SymbolJob {
             );
             let outcome = self.execute(intent, plan_no, step as u32, &cid).await;
             self.note_outcome(intent, &outcome, usd_per_unit);
+            self.note_trading(intent, &outcome);
             match outcome? {
                 Some(ack) if ack.status == OrderStatus::Filled => {
                     position += ack.filled_qty * intent.side.sign();

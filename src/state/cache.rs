@@ -63,6 +63,10 @@ pub enum AccountHealth {
     Halted,
     /// The account cannot work (e.g. bad credentials) and is retried with backoff.
     Error,
+    /// The venue refuses new orders (maintenance, API trading suspended): only reductions,
+    /// opening is tried again after a back-off.
+    #[serde(rename = "close_only")]
+    CloseOnly,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

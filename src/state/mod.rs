@@ -8,9 +8,9 @@ pub mod corrupt;
 pub mod journal;
 pub mod kill_switch;
 pub mod lock;
-pub mod state_id;
 pub mod probe;
 pub mod recognise;
+pub mod state_id;
 
 pub use atomic::{atomic_write, atomic_write_json, read_json, StateError};
 pub use cache::{ExecutionCache, SymbolState};

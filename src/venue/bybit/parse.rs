@@ -96,6 +96,9 @@ pub fn ret_code_error(code: i64, msg: &str, ctx: Ctx<'_>) -> VenueError {
             reject(RejectKind::InsufficientFunds)
         }
         110003 | 30208 | 30209 => reject(RejectKind::InvalidPrice),
+        // "Transactions are banned", "No trading is allowed at the current time": the venue
+        // takes no new orders from this account; the executor goes close-only and retries.
+        10027 | 110065 => reject(RejectKind::TradingDisabled),
         110094 | 110016 | 110022 | 110064 => reject(RejectKind::InvalidQuantity),
         _ => reject(RejectKind::Other),
     }

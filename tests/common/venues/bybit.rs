@@ -104,6 +104,9 @@ pub struct Extra {
     /// Symbols whose orders that are not reduce-only are refused with 110007 (margin used up),
     /// for as long as they are listed.
     pub no_margin_for: HashSet<String>,
+    /// Orders that are not reduce-only are refused with 10027 ("Transactions are banned"),
+    /// as Bybit answers while it takes no new orders from an account.
+    pub trading_disabled: bool,
 }
 
 #[derive(Clone)]
@@ -685,6 +688,9 @@ fn create(s: &Shared, b: &Value, symbol: &str, partial: Option<Decimal>) -> Resp
     };
     if !reduce_only && s.extra.lock().unwrap().no_margin_for.contains(symbol) {
         return error(110007, "ab not enough for new order");
+    }
+    if !reduce_only && s.extra.lock().unwrap().trading_disabled {
+        return error(10027, "Transactions are banned");
     }
     let idx = b.get("positionIdx").and_then(Value::as_i64).unwrap_or(0);
     let hedge = s.extra.lock().unwrap().hedge && category_of(symbol) == "linear";

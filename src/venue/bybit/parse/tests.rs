@@ -220,6 +220,13 @@ fn ret_codes_map_to_venue_errors() {
     }
     assert_eq!(err(110094).reject_kind(), Some(RejectKind::InvalidQuantity));
     assert_eq!(err(110003).reject_kind(), Some(RejectKind::InvalidPrice));
+    for code in [10027, 110065] {
+        assert_eq!(
+            err(code).reject_kind(),
+            Some(RejectKind::TradingDisabled),
+            "{code}"
+        );
+    }
     assert_eq!(err(10001).reject_kind(), Some(RejectKind::Other));
     assert!(matches!(err(10016), VenueError::Transport(_)));
     let write = Ctx {

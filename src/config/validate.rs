@@ -154,6 +154,31 @@ pub(super) fn validate(mut set: ConfigSet, checks: &Checks) -> Result<ConfigSet,
                 }
             }
         }
+        if let Some(list) = &a.symbols {
+            let mut seen = BTreeSet::new();
+            for (j, sym) in list.iter().enumerate() {
+                if sym.trim().is_empty() || !seen.insert(sym.to_ascii_uppercase()) {
+                    return Err(ConfigError::invalid(
+                        &engine_file,
+                        at(&format!("symbols[{j}]")),
+                        format!("symbol {} is empty or listed twice", excerpt(sym)),
+                        "unified symbols such as BTCUSDT, each once",
+                    ));
+                }
+                if !set
+                    .weights
+                    .0
+                    .iter()
+                    .any(|w| w.symbol.eq_ignore_ascii_case(sym))
+                {
+                    account_warnings.push(format!(
+                        "account \"{}\": symbols lists {} but signal_weights.json does not weight it; nothing is traded there",
+                        a.name,
+                        excerpt(sym)
+                    ));
+                }
+            }
+        }
         // The account's venue, its params and the credential fields it needs are the venue
         // registry's business (see `Checks`).
         match (checks.account)(a, &set.credentials) {

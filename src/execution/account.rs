@@ -45,7 +45,22 @@ pub struct AccountRuntime {
     /// Close-only while the venue refuses new orders; shared with the symbol jobs, which see
     /// the refusals and the acceptances.
     gate: Arc<std::sync::Mutex<TradingGate>>,
+    /// Weighted symbols the venue does not list, and when that was found: skipped (one
+    /// warning) and looked for again after `UNLISTED_RECHECK`.
+    unlisted: HashMap<String, Instant>,
 }
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Route {
+    Trade,
+    /// The account has a `symbols` list without it.
+    NotInList,
+    /// The venue does not list it (found recently); `/status` keeps saying so.
+    NotListedByVenue,
+}
+
+/// A venue lists new markets now and then; an unlisted symbol is looked for again this often.
+const UNLISTED_RECHECK: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// One symbol's share of the account's work this cycle.
 struct SymbolTarget {
@@ -71,6 +86,26 @@ impl AccountRuntime {
             leverage_set: Default::default(),
             cooldowns: Default::default(),
             gate: Default::default(),
+            unlisted: HashMap::new(),
+        }
+    }
+
+    /// Whether this account trades `symbol`: it is in the account's `symbols` list (when it
+    /// has one) and the venue was not found not to list it recently.
+    fn route(&self, symbol: &str, now: Instant) -> Route {
+        let in_list = self
+            .config
+            .symbols
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|s| s.eq_ignore_ascii_case(symbol)));
+        let unlisted = self
+            .unlisted
+            .get(symbol)
+            .is_some_and(|found| now.duration_since(*found) < UNLISTED_RECHECK);
+        match (in_list, unlisted) {
+            (false, _) => Route::NotInList,
+            (true, true) => Route::NotListedByVenue,
+            (true, false) => Route::Trade,
         }
     }
 
@@ -127,6 +162,7 @@ impl AccountRuntime {
         );
         let open_orders: Arc<Vec<OpenOrder>> = Arc::new(open_orders);
         let mut set = JoinSet::new();
+        let mut symbol_of_task = HashMap::new();
         for target in symbols {
             let native =
                 venue::native_for(&self.config, venue.as_ref(), &Symbol::new(&target.symbol));
@@ -159,7 +195,7 @@ impl AccountRuntime {
             };
             let semaphore = semaphore.clone();
             let span = tracing::info_span!("symbol", symbol = %target.symbol, venue = %venue_kind);
-            set.spawn(
+            let task = set.spawn(
                 async move {
                     let Ok(_permit) = semaphore.acquire_owned().await else {
                         return SymbolOutcome::Skipped;
@@ -168,14 +204,23 @@ impl AccountRuntime {
                 }
                 .instrument(span),
             );
+            symbol_of_task.insert(task.id(), (target.symbol.clone(), native.clone()));
         }
         let mut venue_trouble: Option<VenueError> = None;
         let mut auth_trouble: Option<VenueError> = None;
         let mut again = false;
-        while let Some(joined) = set.join_next().await {
-            match joined {
-                Ok(SymbolOutcome::Again) => again = true,
-                Ok(SymbolOutcome::VenueTrouble(e)) => {
+        while let Some(joined) = set.join_next_with_id().await {
+            match joined.map(|(id, outcome)| (symbol_of_task.get(&id), outcome)) {
+                Ok((Some((symbol, native)), SymbolOutcome::NotListed)) => {
+                    tracing::warn!(
+                        symbol = %symbol, native = %native, venue = %venue_kind,
+                        recheck_secs = UNLISTED_RECHECK.as_secs(),
+                        "the venue does not list this symbol: not traded on this account"
+                    );
+                    self.unlisted.insert(symbol.clone(), Instant::now());
+                }
+                Ok((_, SymbolOutcome::Again)) => again = true,
+                Ok((_, SymbolOutcome::VenueTrouble(e))) => {
                     if matches!(e, VenueError::Auth(_)) {
                         auth_trouble = Some(e);
                     } else {
@@ -278,7 +323,11 @@ impl AccountRuntime {
     ) -> Vec<SymbolTarget> {
         let risk = &work.config.engine.risk;
         let mut out = Vec::new();
+        let now = Instant::now();
         for (symbol, target) in &work.targets.targets {
+            if self.route(symbol, now) != Route::Trade {
+                continue;
+            }
             let leverage = self
                 .config
                 .leverage_override
@@ -312,7 +361,9 @@ impl AccountRuntime {
         }
         // Symbols we traded before that are no longer configured: close them.
         for known in work.cache.known_symbols(&self.config.name) {
-            if work.targets.targets.contains_key(&known) {
+            let route = self.route(&known, now);
+            let weighted = work.targets.targets.contains_key(&known);
+            if weighted && route != Route::NotInList {
                 continue;
             }
             let native = venue::native_for(&self.config, venue, &Symbol::new(&known));
@@ -325,7 +376,11 @@ impl AccountRuntime {
                     depth: Decimal::ZERO,
                     leverage: Decimal::ONE,
                     notional: Decimal::ZERO,
-                    note: Some("symbol no longer in signal_weights.json"),
+                    note: Some(if weighted {
+                        "symbol not in the account's symbols list"
+                    } else {
+                        "symbol no longer in signal_weights.json"
+                    }),
                 });
             } else {
                 work.cache.forget_symbol(&self.config.name, &known);

@@ -31,6 +31,9 @@ pub enum SymbolOutcome {
     SymbolError,
     /// The venue itself is in trouble; feeds the account's health.
     VenueTrouble(VenueError),
+    /// The venue does not list the symbol: the account skips it (one warning, not an error
+    /// every cycle) and shows it in `/status` as not traded.
+    NotListed,
 }
 
 /// Client ids this daemon generates (see `client_id`); `flatten` uses `tf`.
@@ -99,6 +102,16 @@ impl SymbolJob {
                         .update_symbol(&self.account.name, &self.symbol, |s| s.last_error = None);
                 }
                 outcome
+            }
+            Err(VenueError::UnknownSymbol(what)) if self.position.is_zero() => {
+                let note = format!("not traded: {} does not list {what}", self.account.venue);
+                self.cache
+                    .update_symbol(&self.account.name, &self.symbol, |s| {
+                        s.native_symbol = self.native.clone();
+                        s.target_depth = self.depth;
+                        s.last_error = Some(note.clone());
+                    });
+                SymbolOutcome::NotListed
             }
             Err(e) => {
                 self.metrics.symbol_errors.fetch_add(1, Ordering::Relaxed);

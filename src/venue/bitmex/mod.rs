@@ -336,7 +336,7 @@ impl Venue for BitmexVenue {
 fn not_modified_is_ok(result: Result<(), VenueError>) -> Result<(), VenueError> {
     match result {
         Err(VenueError::Rejected { message, .. })
-            if message.to_ascii_lowercase().contains("unchanged") =>
+            if parse::message_hint(&message) == parse::MessageHint::Unchanged =>
         {
             Ok(())
         }

@@ -357,6 +357,40 @@ pub fn candle(w: &WireTradeBin, interval: CandleInterval) -> Option<Candle> {
 
 /// `(message, name)` of a BitMEX error body `{"error":{"message":…,"name":…}}` (or a plain
 /// `{"error":"…"}`); the start of the body when it is neither.
+/// What a BitMEX error text says beyond its HTTP status. BitMEX errors carry text, not codes,
+/// so this file is the one place that reads them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageHint {
+    /// The key is disabled or lacks a permission (a 403 that is not an IP ban).
+    KeyRefused,
+    /// The signed request's `api-expires` is in the past: the local clock is behind.
+    Expired,
+    /// A setting was already what was asked.
+    Unchanged,
+    Other,
+}
+
+pub fn message_hint(message: &str) -> MessageHint {
+    let lower = message.to_ascii_lowercase();
+    if lower.contains("disabled") || lower.contains("access denied") {
+        MessageHint::KeyRefused
+    } else if lower.contains("expired") && lower.contains("expires") {
+        MessageHint::Expired
+    } else if lower.contains("unchanged") {
+        MessageHint::Unchanged
+    } else {
+        MessageHint::Other
+    }
+}
+
+/// "Rate limit exceeded, retry in 10 seconds." → 10 s.
+pub fn retry_in_from_message(message: &str) -> Option<std::time::Duration> {
+    let lower = message.to_ascii_lowercase();
+    let rest = lower.split("retry in ").nth(1)?;
+    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+    digits.parse().ok().map(std::time::Duration::from_secs)
+}
+
 pub fn error_message(body: &str) -> (String, String) {
     let parsed: Option<serde_json::Value> = serde_json::from_str(body).ok();
     let error = parsed.as_ref().map(|v| &v["error"]);

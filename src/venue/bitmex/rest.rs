@@ -75,13 +75,13 @@ impl Dialect for BitmexDialect {
 
     fn classify(&self, status: u16, headers: &HeaderMap, body: &str) -> Option<VenueError> {
         let (message, _) = parse::error_message(body);
-        let lower = message.to_ascii_lowercase();
+        let hint = parse::message_hint(&message);
         match status {
             429 => {
                 let wait = Self::reset_in(headers)
                     .filter(|d| !d.is_zero())
                     .or_else(|| retry_after_header(headers))
-                    .or_else(|| retry_in_from_message(&lower))
+                    .or_else(|| parse::retry_in_from_message(&message))
                     .unwrap_or(Duration::from_secs(10));
                 Some(VenueError::RateLimited {
                     retry_after: wait.max(Duration::from_secs(1)),
@@ -91,7 +91,7 @@ impl Dialect for BitmexDialect {
                 "bitmex refused the credentials (HTTP 401: {message}); check api_key and \
                  api_secret, and that testnet keys are used with testnet hosts"
             ))),
-            403 if lower.contains("disabled") || lower.contains("access denied") => {
+            403 if hint == parse::MessageHint::KeyRefused => {
                 Some(VenueError::Auth(format!(
                     "bitmex refused the API key (HTTP 403: {message}); the key is disabled or \
                      lacks the order permission"
@@ -105,7 +105,7 @@ impl Dialect for BitmexDialect {
                 );
                 Some(VenueError::RateLimited { retry_after: BAN })
             }
-            400 if lower.contains("expired") && lower.contains("expires") => {
+            400 if hint == parse::MessageHint::Expired => {
                 Some(VenueError::Auth(format!(
                     "bitmex says the signed request expired ({message}); the local clock is \
                      behind: sync it (NTP)"
@@ -117,12 +117,6 @@ impl Dialect for BitmexDialect {
 }
 
 /// "Rate limit exceeded, retry in 3 seconds."
-fn retry_in_from_message(lower: &str) -> Option<Duration> {
-    let rest = lower.split("retry in ").nth(1)?;
-    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
-    digits.parse().ok().map(Duration::from_secs)
-}
-
 /// The REST side of one account.
 pub struct Rest {
     client: RestClient,

@@ -360,10 +360,8 @@ impl Venue for BybitVenue {
         {
             Ok(v) => v,
             Err(e) => {
-                // "position idx not match position mode": the mode changed under us.
-                if e.reject_kind() == Some(RejectKind::Other)
-                    && e.to_string().to_ascii_lowercase().contains("position idx")
-                {
+                // The position mode changed under us: learn it again.
+                if parse::is_position_mode_mismatch(&e) {
                     self.forget_mode(native);
                 }
                 return Err(e);

@@ -104,6 +104,13 @@ pub fn ret_code_error(code: i64, msg: &str, ctx: Ctx<'_>) -> VenueError {
     }
 }
 
+/// "position idx not match position mode" (retCode 10001, a parameter error told apart only
+/// by its text): the account's position mode is not the one we learnt.
+pub fn is_position_mode_mismatch(e: &VenueError) -> bool {
+    e.reject_kind() == Some(RejectKind::Other)
+        && e.to_string().to_ascii_lowercase().contains("position idx")
+}
+
 /// A required decimal field (plain decimals; scientific notation accepted, see common::num).
 pub fn num(field: &str, s: &str) -> Result<Decimal, VenueError> {
     crate::venue::common::num::required(field, s)

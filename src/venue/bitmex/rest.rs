@@ -91,12 +91,10 @@ impl Dialect for BitmexDialect {
                 "bitmex refused the credentials (HTTP 401: {message}); check api_key and \
                  api_secret, and that testnet keys are used with testnet hosts"
             ))),
-            403 if hint == parse::MessageHint::KeyRefused => {
-                Some(VenueError::Auth(format!(
-                    "bitmex refused the API key (HTTP 403: {message}); the key is disabled or \
+            403 if hint == parse::MessageHint::KeyRefused => Some(VenueError::Auth(format!(
+                "bitmex refused the API key (HTTP 403: {message}); the key is disabled or \
                      lacks the order permission"
-                )))
-            }
+            ))),
             403 => {
                 tracing::error!(
                     venue = "bitmex",
@@ -105,12 +103,10 @@ impl Dialect for BitmexDialect {
                 );
                 Some(VenueError::RateLimited { retry_after: BAN })
             }
-            400 if hint == parse::MessageHint::Expired => {
-                Some(VenueError::Auth(format!(
-                    "bitmex says the signed request expired ({message}); the local clock is \
+            400 if hint == parse::MessageHint::Expired => Some(VenueError::Auth(format!(
+                "bitmex says the signed request expired ({message}); the local clock is \
                      behind: sync it (NTP)"
-                )))
-            }
+            ))),
             _ => None,
         }
     }

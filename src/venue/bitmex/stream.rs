@@ -69,6 +69,8 @@ fn default_keys(table: &str) -> Vec<String> {
 
 pub struct BitmexStream {
     url: String,
+    /// `Connected` was reported on this connection.
+    announced: bool,
     signer: BitmexSigner,
     /// The URL path that is signed (`/realtime`).
     path: String,
@@ -85,6 +87,7 @@ impl BitmexStream {
     ) -> BitmexStream {
         BitmexStream {
             url: url.into(),
+            announced: false,
             signer,
             path: path.into(),
             tables: HashMap::new(),
@@ -116,6 +119,12 @@ impl BitmexStream {
             }
             self.tables.insert(table.to_string(), Table { keys, rows });
             self.trim(table);
+            // Rows that come before their table's partial are discarded, so the stream is only
+            // "connected" once every subscribed table has its image.
+            let complete = TOPICS.iter().all(|t| self.tables.contains_key(*t));
+            if complete && !std::mem::replace(&mut self.announced, true) {
+                return vec![VenueEvent::Connected];
+            }
             return Vec::new();
         }
         let Some(state) = self.tables.get_mut(table) else {
@@ -248,6 +257,7 @@ impl StreamHandler for BitmexStream {
     async fn prepare(&mut self) -> Result<Session, StreamError> {
         // A new connection starts from new partials.
         self.tables.clear();
+        self.announced = false;
         let auth = self
             .signer
             .ws_auth_frame(&self.path, expires_in(EXPIRES_AFTER))
@@ -258,6 +268,11 @@ impl StreamHandler for BitmexStream {
 
     fn ping(&self) -> Option<String> {
         Some("ping".to_string())
+    }
+
+    /// Connected once every table's partial has arrived (see `on_table`).
+    fn reports_connected(&self) -> bool {
+        true
     }
 
     fn on_text(&mut self, text: &str) -> Result<Vec<VenueEvent>, StreamError> {

@@ -258,3 +258,35 @@ fn errors_and_acks() {
 fn connect(h: &mut BitmexStream) -> Vec<String> {
     futures::executor::block_on(h.prepare()).unwrap().frames
 }
+
+#[test]
+fn connected_only_once_every_table_has_its_partial() {
+    let (mut h, _) = handler();
+    connect(&mut h);
+    assert!(h.reports_connected());
+    let mut seen = Vec::new();
+    for table in TOPICS {
+        assert!(!seen.contains(&VenueEvent::Connected), "before {table}");
+        let keys = default_keys(table);
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        seen.extend(
+            h.on_text(&partial(table, &keys, serde_json::json!([])))
+                .unwrap(),
+        );
+    }
+    assert_eq!(seen, vec![VenueEvent::Connected]);
+    // A second partial (BitMEX may resend one) does not announce again; a new connection does.
+    let again = h
+        .on_text(&partial("order", &["orderID"], serde_json::json!([])))
+        .unwrap();
+    assert!(again.is_empty());
+    connect(&mut h);
+    let mut seen = Vec::new();
+    for table in TOPICS {
+        seen.extend(
+            h.on_text(&partial(table, &["symbol"], serde_json::json!([])))
+                .unwrap(),
+        );
+    }
+    assert_eq!(seen, vec![VenueEvent::Connected]);
+}

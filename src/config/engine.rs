@@ -1,12 +1,16 @@
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// `engine.json`: accounts, sources, server, risk, logging and cycle timing.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EngineConfig {
+    /// The JSON Schema an editor validates the file against; ignored by the engine.
+    #[serde(rename = "$schema", default, skip_serializing)]
+    pub schema: Option<String>,
     #[serde(default)]
     pub accounts: Vec<AccountConfig>,
     #[serde(default)]
@@ -23,7 +27,7 @@ pub struct EngineConfig {
     pub files: FilesConfig,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountConfig {
     pub name: String,
@@ -63,7 +67,7 @@ pub struct AccountConfig {
     pub sim: Option<SimParams>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SimParams {
     #[serde(default = "default_sim_seed")]
@@ -92,7 +96,7 @@ impl Default for SimParams {
 }
 
 /// A signal source. Its kind-specific fields stay in `params` and are read by the source.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SourceConfig {
     pub name: String,
     pub kind: String,
@@ -100,7 +104,7 @@ pub struct SourceConfig {
     pub params: serde_json::Map<String, serde_json::Value>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     #[serde(default = "default_listen")]
@@ -115,7 +119,7 @@ impl Default for ServerConfig {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RiskConfig {
     #[serde(default = "default_max_leverage")]
@@ -148,7 +152,7 @@ impl Default for RiskConfig {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoggingConfig {
     /// A tracing filter such as `info` or `trade_engine=debug`; when unset, `RUST_LOG` (else `info`).
@@ -159,7 +163,7 @@ pub struct LoggingConfig {
     pub format: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CycleConfig {
     #[serde(default = "default_reconcile")]
@@ -178,7 +182,7 @@ impl Default for CycleConfig {
 }
 
 /// Names of the other files of the set, relative to the config directory.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FilesConfig {
     #[serde(default = "default_weights_file")]

@@ -9,6 +9,8 @@ pub mod journal;
 pub mod lock;
 pub mod state_id;
 
+#[cfg(unix)]
+pub use atomic::atomic_replace;
 pub use atomic::{atomic_write, atomic_write_json, read_json, StateError};
 pub use cache::{ExecutionCache, SymbolState};
 pub use journal::{Journal, JournalEntry, JournalStatus};

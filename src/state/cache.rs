@@ -65,6 +65,8 @@ pub enum AccountHealth {
     Error,
 }
 
+crate::display_as_wire_name!(AccountHealth);
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct AccountState {
     pub venue: String,

@@ -65,6 +65,36 @@ pub enum VenueEvent {
     Disconnected { reason: String },
 }
 
+/// A log line's view of an event: plain values, enum values spelled as the API spells them.
+impl std::fmt::Display for VenueEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VenueEvent::Order { native, ack } => {
+                write!(
+                    f,
+                    "order {native} {}: {} filled {}",
+                    ack.client_order_id, ack.status, ack.filled_qty
+                )?;
+                if let Some(price) = ack.avg_price {
+                    write!(f, " at {price}")?;
+                }
+                Ok(())
+            }
+            VenueEvent::Fill(fill) => write!(
+                f,
+                "fill {} {} {} at {}",
+                fill.native, fill.side, fill.qty, fill.price
+            ),
+            VenueEvent::PositionChanged { native, qty } => {
+                write!(f, "position {native} now {qty}")
+            }
+            VenueEvent::WalletChanged => f.write_str("wallet changed"),
+            VenueEvent::Connected => f.write_str("connected"),
+            VenueEvent::Disconnected { reason } => write!(f, "disconnected: {reason}"),
+        }
+    }
+}
+
 /// One trading venue, seen through one account's credentials.
 ///
 /// Quantities are always in the venue's own units (contracts, coins, FX units); the

@@ -44,7 +44,11 @@ fn every_example_file_names_a_shipped_schema() {
             .unwrap_or_else(|| panic!("{file} has no \"$schema\""));
         assert!(reference.ends_with(expected), "{file}: {reference}");
         let target = path.parent().unwrap().join(reference);
-        assert!(target.is_file(), "{file}: {} does not exist", target.display());
+        assert!(
+            target.is_file(),
+            "{file}: {} does not exist",
+            target.display()
+        );
     }
 }
 
@@ -88,8 +92,14 @@ fn a_schema_key_is_accepted_in_every_file() {
     );
     assert!(out.status.success(), "{text}");
     assert!(text.contains("manual ("), "{text}");
-    assert!(text.contains(": 1 symbol\n"), "the key is no symbol: {text}");
-    assert!(!text.contains("$schema"), "the key is no source or entry: {text}");
+    assert!(
+        text.contains(": 1 symbol\n"),
+        "the key is no symbol: {text}"
+    );
+    assert!(
+        !text.contains("$schema"),
+        "the key is no source or entry: {text}"
+    );
 }
 
 #[test]
@@ -97,7 +107,8 @@ fn the_schema_command_reports_and_rewrites_stale_schemas() {
     let dir = tempfile::tempdir().unwrap();
     let run = |write: bool| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_trade-engine"));
-        cmd.args(["config", "schema", "--config-dir"]).arg(dir.path());
+        cmd.args(["config", "schema", "--config-dir"])
+            .arg(dir.path());
         if write {
             cmd.arg("--write");
         }

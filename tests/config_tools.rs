@@ -404,3 +404,21 @@ fn migrate_does_not_replace_existing_weights_without_force() {
         "BTCUSDT"
     );
 }
+
+/// A file edited as root keeps its owner, so the daemon's user can still read it (0600).
+/// Only meaningful as root; elsewhere a process cannot give a file away.
+#[test]
+fn an_edit_keeps_the_files_owner() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = config();
+    let path = dir.path().join("credentials.json");
+    if std::fs::metadata(&path).unwrap().uid() != 0 {
+        return;
+    }
+    std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
+    let (ok, text) = run(dir.path(), &["credentials", "set", "bybit-main"], "k-1\ns-1\n");
+    assert!(ok, "{text}");
+    let meta = std::fs::metadata(&path).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
+    assert_eq!(mode(&path), 0o600);
+}

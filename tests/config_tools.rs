@@ -416,7 +416,11 @@ fn an_edit_keeps_the_files_owner() {
         return;
     }
     std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
-    let (ok, text) = run(dir.path(), &["credentials", "set", "bybit-main"], "k-1\ns-1\n");
+    let (ok, text) = run(
+        dir.path(),
+        &["credentials", "set", "bybit-main"],
+        "k-1\ns-1\n",
+    );
     assert!(ok, "{text}");
     let meta = std::fs::metadata(&path).unwrap();
     assert_eq!((meta.uid(), meta.gid()), (65534, 65534));

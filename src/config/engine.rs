@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 #[serde(deny_unknown_fields)]
 pub struct EngineConfig {
     /// The JSON Schema an editor validates the file against; ignored by the engine.
-    #[serde(rename = "$schema", default, skip_serializing)]
+    #[serde(rename = "$schema", default, skip_serializing_if = "Option::is_none")]
     pub schema: Option<String>,
     #[serde(default)]
     pub accounts: Vec<AccountConfig>,

@@ -213,3 +213,40 @@ pub fn native_for(account: &AccountConfig, venue: &dyn Venue, symbol: &Symbol) -
         .map(|(_, native)| native.clone())
         .unwrap_or_else(|| venue.native_symbol(symbol))
 }
+
+#[cfg(test)]
+mod event_display_tests {
+    use super::*;
+    use crate::domain::OrderStatus;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn events_read_as_plain_values() {
+        let ack = OrderAck {
+            client_order_id: "te1".into(),
+            venue_order_id: "v1".into(),
+            status: OrderStatus::PartiallyFilled,
+            filled_qty: dec!(0.05),
+            avg_price: Some(dec!(60000)),
+            native: None,
+            side: None,
+            qty: None,
+        };
+        let order = VenueEvent::Order {
+            native: "BTCUSDT".into(),
+            ack: ack.clone(),
+        };
+        assert_eq!(
+            order.to_string(),
+            "order BTCUSDT te1: partially_filled filled 0.05 at 60000"
+        );
+        let unpriced = VenueEvent::Order {
+            native: "BTCUSDT".into(),
+            ack: OrderAck {
+                avg_price: None,
+                ..ack
+            },
+        };
+        assert!(!unpriced.to_string().contains("None"), "{unpriced}");
+    }
+}

@@ -426,3 +426,25 @@ fn an_edit_keeps_the_files_owner() {
     assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
     assert_eq!(mode(&path), 0o600);
 }
+
+/// Two tools at once would each write their own result and lose the other's change.
+#[test]
+fn a_tool_refuses_while_another_holds_the_config_directory() {
+    let dir = config();
+    let held = std::fs::File::open(dir.path()).unwrap();
+    held.try_lock().unwrap();
+    let before = std::fs::read(dir.path().join("signal_weights.json")).unwrap();
+    let (ok, text) = run(dir.path(), &["weights", "remove", "ETHUSDT"], "");
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("another `trade-engine config` command"),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("signal_weights.json")).unwrap(),
+        before
+    );
+    drop(held);
+    let (ok, text) = run(dir.path(), &["weights", "remove", "ETHUSDT"], "");
+    assert!(ok, "{text}");
+}

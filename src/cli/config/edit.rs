@@ -7,6 +7,28 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+/// Held while a tool reads, changes and writes files of the set, so that two tools run at
+/// once cannot lose one another's change. An advisory lock on the directory itself: no lock
+/// file is left in the config directory.
+pub struct DirLock {
+    _dir: std::fs::File,
+}
+
+pub fn lock(dir: &Path) -> Result<DirLock, String> {
+    let file = std::fs::File::open(dir)
+        .map_err(|e| format!("{}: cannot open the config directory: {e}", dir.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(DirLock { _dir: file }),
+        Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+            "another `trade-engine config` command is changing {} right now; nothing was written, run this one again when it is done",
+            dir.display()
+        )),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(format!("{}: cannot lock the config directory: {e}", dir.display()))
+        }
+    }
+}
+
 /// A file's new content.
 pub struct Change {
     pub file: ConfigFile,

@@ -100,6 +100,10 @@ pub enum CredentialsCommand {
 
 pub fn run(config_dir: &Path, command: &ConfigCommand) -> Result<(), String> {
     let dir = super::absolute(config_dir);
+    let _lock = match command {
+        ConfigCommand::Schema { .. } => None,
+        _ => Some(edit::lock(&dir)?),
+    };
     match command {
         ConfigCommand::Weights { command } => match command {
             WeightsCommand::Set {

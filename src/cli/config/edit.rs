@@ -39,8 +39,12 @@ pub struct Change {
 /// engine.json is read, so that a tool can repair a set that is invalid today.
 pub fn path_of(dir: &Path, which: ConfigFile) -> Result<PathBuf, String> {
     let engine_path = dir.join(ENGINE_FILE);
-    let text = std::fs::read_to_string(&engine_path)
-        .map_err(|e| format!("{}: cannot read: {e}", engine_path.display()))?;
+    let text = read_text(&engine_path)?.ok_or_else(|| {
+        format!(
+            "{}: not found; is --config-dir the config directory?",
+            engine_path.display()
+        )
+    })?;
     let mut value: Value = crate::config::parse_json(&engine_path, &text).map_err(refused)?;
     if let Some(object) = value.as_object_mut() {
         object.remove(crate::config::SCHEMA_KEY);
@@ -57,10 +61,20 @@ pub fn path_of(dir: &Path, which: ConfigFile) -> Result<PathBuf, String> {
 
 /// The file's JSON, in file order; `missing` when it does not exist.
 pub fn read_value(path: &Path, missing: Value) -> Result<Value, String> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => crate::config::parse_json(path, &text).map_err(refused),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(missing),
-        Err(e) => Err(format!("{}: cannot read: {e}", path.display())),
+    match read_text(path)? {
+        Some(text) => crate::config::parse_json(path, &text).map_err(refused),
+        None => Ok(missing),
+    }
+}
+
+/// A config file's text, `None` when it does not exist; refused above the size limit of
+/// every config file, like the daemon does.
+fn read_text(path: &Path) -> Result<Option<String>, String> {
+    use crate::input::{read_bounded, MAX_CONFIG_BYTES};
+    match read_bounded(path, MAX_CONFIG_BYTES) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(format!("{}: {e}", path.display())),
     }
 }
 
@@ -106,4 +120,20 @@ pub fn validate_and_write(dir: &Path, changes: &[Change]) -> Result<ConfigSet, S
 
 fn refused(e: ConfigError) -> String {
     format!("refused, nothing was written: {e}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn decimals_are_numbers_only_when_they_read_back_exactly() {
+        assert_eq!(decimal_value(dec!(0.15)), serde_json::json!(0.15));
+        assert_eq!(decimal_value(dec!(3.0)), serde_json::json!(3));
+        assert_eq!(
+            decimal_value(dec!(0.1234567890123456789)),
+            serde_json::json!("0.1234567890123456789")
+        );
+    }
 }

@@ -38,4 +38,14 @@ impl ConfigSet {
     pub fn load_with_env(dir: &Path, env: Vec<(String, String)>) -> Result<ConfigSet, ConfigError> {
         ConfigSet::load_checked(dir, env, &CHECKS)
     }
+
+    /// The set as it would be with `replaced` files holding the given text (config tools
+    /// validate their result this way before writing).
+    pub fn load_candidate(
+        dir: &Path,
+        env: Vec<(String, String)>,
+        replaced: &[(ConfigFile, String)],
+    ) -> Result<ConfigSet, ConfigError> {
+        ConfigSet::load_candidate_checked(dir, env, replaced, &CHECKS)
+    }
 }

@@ -13,4 +13,6 @@ pub mod state;
 pub mod systemd;
 pub mod targets;
 pub mod telemetry;
+#[cfg(test)]
+mod test_logs;
 pub mod venue;

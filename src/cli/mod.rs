@@ -1,5 +1,6 @@
-//! Command line: `run`, `check`, `targets`.
+//! Command line: `run`, `check`, `targets`, `config`.
 
+mod config;
 mod control;
 mod run;
 mod targets;
@@ -61,6 +62,12 @@ pub enum Command {
         /// Only this account.
         #[arg(long)]
         account: Option<String>,
+    },
+    /// Edit the config files (validated as a whole set, written atomically), import the
+    /// Python tool's files, or refresh the JSON Schemas.
+    Config {
+        #[command(subcommand)]
+        command: config::ConfigCommand,
     },
 }
 
@@ -141,6 +148,7 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Flatten { account } => {
             report(runtime().and_then(|rt| rt.block_on(control::flatten(&cli, account.as_deref()))))
         }
+        Command::Config { command } => report(config::run(&cli.config_dir, command)),
         Command::Run => runtime()
             .and_then(|rt| rt.block_on(run::run(&cli)))
             .map_or_else(

@@ -119,6 +119,9 @@ impl Credentials {
         let mut out = BTreeMap::new();
         let mut ignored = BTreeSet::new();
         for (name, entry) in entries {
+            if name == super::SCHEMA_KEY && entry.is_string() {
+                continue;
+            }
             let shown = shown_name(name);
             let at = if shown.starts_with('"') {
                 name.as_str()
@@ -187,6 +190,39 @@ impl<'de> Deserialize<'de> for Credentials {
     }
 }
 
+impl schemars::JsonSchema for Credentials {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Credentials".into()
+    }
+
+    /// Built from the same field lists the reader checks, so the two cannot disagree.
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let mut fields = serde_json::Map::new();
+        for field in ENTRY_FIELDS {
+            fields.insert(
+                field.into(),
+                serde_json::json!({ "type": ["string", "null"] }),
+            );
+        }
+        for field in PYTHON_FIELDS {
+            fields.insert(
+                field.into(),
+                serde_json::json!({ "description": "The Python tool's field: accepted and ignored" }),
+            );
+        }
+        schemars::json_schema!({
+            "description": "Secrets per entry name; accounts and sources name an entry. Keep the file mode 0600.",
+            "type": "object",
+            "properties": { "$schema": { "type": "string" } },
+            "additionalProperties": {
+                "type": "object",
+                "properties": fields,
+                "additionalProperties": false
+            }
+        })
+    }
+}
+
 fn unknown_field(at: &str, entry: &str, field: &str) -> CredentialsProblem {
     let known = || ENTRY_FIELDS.iter().chain(PYTHON_FIELDS.iter());
     let expected = format!(
@@ -230,12 +266,12 @@ pub fn entry_list(credentials: &Credentials) -> String {
 }
 
 /// Field names are short words; anything else may be a pasted secret and is not echoed.
-fn looks_like_a_field_name(field: &str) -> bool {
+pub(crate) fn looks_like_a_field_name(field: &str) -> bool {
     (1..=32).contains(&field.len()) && field.chars().all(|c| c.is_ascii_alphabetic() || c == '_')
 }
 
 /// An entry name as an error shows it: quoted when it looks like a name, else described.
-fn shown_name(name: &str) -> String {
+pub(crate) fn shown_name(name: &str) -> String {
     let digits = name.chars().filter(char::is_ascii_digit).count();
     if (1..=32).contains(&name.len())
         && digits < 6

@@ -1,12 +1,16 @@
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// `engine.json`: accounts, sources, server, risk, logging and cycle timing.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EngineConfig {
+    /// The JSON Schema an editor validates the file against; ignored by the engine.
+    #[serde(rename = "$schema", default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
     #[serde(default)]
     pub accounts: Vec<AccountConfig>,
     #[serde(default)]
@@ -23,7 +27,7 @@ pub struct EngineConfig {
     pub files: FilesConfig,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountConfig {
     pub name: String,
@@ -70,7 +74,7 @@ pub struct AccountConfig {
     pub symbols: Option<Vec<String>>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SimParams {
     #[serde(default = "default_sim_seed")]
@@ -99,7 +103,7 @@ impl Default for SimParams {
 }
 
 /// A signal source. Its kind-specific fields stay in `params` and are read by the source.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SourceConfig {
     pub name: String,
     pub kind: String,
@@ -107,7 +111,7 @@ pub struct SourceConfig {
     pub params: serde_json::Map<String, serde_json::Value>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     #[serde(default = "default_listen")]
@@ -136,7 +140,7 @@ impl Default for ServerConfig {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RiskConfig {
     #[serde(default = "default_max_leverage")]
@@ -179,7 +183,7 @@ impl Default for RiskConfig {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoggingConfig {
     /// A tracing filter such as `info` or `trade_engine=debug`; when unset, `RUST_LOG` (else `info`).
@@ -190,7 +194,7 @@ pub struct LoggingConfig {
     pub format: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CycleConfig {
     #[serde(default = "default_reconcile")]
@@ -209,7 +213,7 @@ impl Default for CycleConfig {
 }
 
 /// Names of the other files of the set, relative to the config directory.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FilesConfig {
     #[serde(default = "default_weights_file")]

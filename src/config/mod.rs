@@ -5,6 +5,7 @@ pub mod credentials;
 pub mod engine;
 mod error;
 pub mod mapping;
+pub mod schema;
 mod validate;
 pub mod watch;
 pub mod weights;
@@ -29,6 +30,11 @@ pub struct Problem {
     pub problem: String,
     pub expected: String,
 }
+
+/// The key an editor reads to find a file's JSON Schema; every object-shaped config file
+/// accepts and ignores it.
+pub const SCHEMA_KEY: &str = "$schema";
+
 
 /// Checks that belong to other modules: a source kind's own settings (`signals`) and a venue
 /// kind's params and credential fields (`venue::registry`). They are handed to the loader, so
@@ -56,37 +62,65 @@ pub struct ConfigSet {
 impl ConfigSet {
     /// Loads and validates the whole set from `dir` with the environment overrides in `env`;
     /// `checks` validate what other modules own. The daemon's entry points are
-    /// `ConfigSet::load` and `load_with_env` in `crate::catalog`.
+    /// `ConfigSet::load`, `load_with_env` and `load_candidate` in `crate::catalog`.
     pub fn load_checked(
         dir: &Path,
         env: Vec<(String, String)>,
         checks: &Checks,
     ) -> Result<ConfigSet, ConfigError> {
+        Self::load_candidate_checked(dir, env, &[], checks)
+    }
+
+    /// Loads and validates the set as it would be with `replaced` files holding the given
+    /// text instead of what is on disk: a config tool checks its result this way before
+    /// writing anything. Replaced files are taken as private (they are written 0600).
+    pub fn load_candidate_checked(
+        dir: &Path,
+        env: Vec<(String, String)>,
+        replaced: &[(ConfigFile, String)],
+        checks: &Checks,
+    ) -> Result<ConfigSet, ConfigError> {
+        let replacement = |which: ConfigFile| {
+            replaced
+                .iter()
+                .find(|(f, _)| *f == which)
+                .map(|(_, text)| text.clone())
+        };
         let engine_path = dir.join(ENGINE_FILE);
         let engine = load_engine(&engine_path, &env)?;
 
         let weights_path = dir.join(&engine.files.signal_weights);
-        let weights: SignalWeights = parse_json(&weights_path, &read(&weights_path)?)?;
+        let weights_text = match replacement(ConfigFile::Weights) {
+            Some(text) => text,
+            None => read(&weights_path)?,
+        };
+        let weights: SignalWeights = parse_json(&weights_path, &weights_text)?;
 
         let mapping_path = dir.join(&engine.files.asset_mapping);
-        let mapping: AssetMapping = if mapping_path.exists() {
-            parse_json(&mapping_path, &read(&mapping_path)?)?
-        } else {
-            AssetMapping::default()
+        let mapping: AssetMapping = match replacement(ConfigFile::Mapping) {
+            Some(text) => parse_json(&mapping_path, &text)?,
+            None if mapping_path.exists() => parse_json(&mapping_path, &read(&mapping_path)?)?,
+            None => AssetMapping::default(),
         };
 
         let credentials_path = dir.join(&engine.files.credentials);
         let mut warnings = Vec::new();
-        let mut credentials: Credentials = if credentials_path.exists() {
-            if credentials::readable_by_others(&credentials_path) {
-                warnings.push(format!(
-                    "{} is readable by group or others; run `chmod 600 {}`",
-                    credentials_path.display(),
-                    credentials_path.display()
-                ));
+        let credentials_text = match replacement(ConfigFile::Credentials) {
+            Some(text) => Some(text),
+            None if credentials_path.exists() => {
+                if credentials::readable_by_others(&credentials_path) {
+                    warnings.push(format!(
+                        "{} is readable by group or others; run `chmod 600 {}`",
+                        credentials_path.display(),
+                        credentials_path.display()
+                    ));
+                }
+                Some(read(&credentials_path)?)
             }
-            let value: serde_json::Value =
-                parse_json(&credentials_path, &read(&credentials_path)?)?;
+            None => None,
+        };
+        let mut credentials: Credentials = if let Some(text) = credentials_text {
+            let value: serde_json::Value = parse_json(&credentials_path, &text)?;
             let (credentials, ignored) = Credentials::from_json(&value).map_err(|p| {
                 ConfigError::invalid(&credentials_path, p.path, p.problem, p.expected)
             })?;
@@ -292,7 +326,16 @@ fn read(path: &Path) -> Result<String, ConfigError> {
 /// errors carry a line and column.
 fn load_engine(path: &Path, env: &[(String, String)]) -> Result<EngineConfig, ConfigError> {
     let text = read(path)?;
-    let _: serde_json::Value = parse_json(path, &text)?;
+    let mut value: serde_json::Value = parse_json(path, &text)?;
+    // The editor hint is no setting; the `config` crate would otherwise treat it as one.
+    let removed = value
+        .as_object_mut()
+        .and_then(|object| object.remove(SCHEMA_KEY));
+    let text = if removed.is_some() {
+        value.to_string()
+    } else {
+        text
+    };
     let env_source: std::collections::HashMap<String, String> = env
         .iter()
         .filter(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}__")))

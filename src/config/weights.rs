@@ -1,15 +1,16 @@
 use rust_decimal::Decimal;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// `signal_weights.json`, in exactly the shape of the Python tool's `signal_weight_config.json`:
 /// a list of `{ symbol, leverage, sources: [{ source, weight }] }`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(transparent)]
 pub struct SignalWeights(pub Vec<SymbolWeights>);
 
 /// Unknown fields are errors: a typo such as `"source"` for `"sources"` would otherwise leave
 /// the symbol without sources, which closes its position.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SymbolWeights {
     pub symbol: String,
@@ -18,7 +19,7 @@ pub struct SymbolWeights {
     pub sources: Vec<SourceWeight>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SourceWeight {
     pub source: String,

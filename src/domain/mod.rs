@@ -3,6 +3,7 @@
 mod instrument;
 mod order;
 mod symbol;
+mod wire;
 
 pub use instrument::{ContractKind, Instrument};
 pub use order::{
@@ -10,3 +11,4 @@ pub use order::{
     OrderStatus, Position, Quote, Side,
 };
 pub use symbol::Symbol;
+pub use wire::write_wire_name;

@@ -272,7 +272,7 @@ impl AccountRuntime {
                 "credentials refused by the venue: check the API key, secret and permissions of this account"
             ),
             _ => {
-                tracing::warn!(venue = %self.config.venue, error = %error, state = ?state, "venue trouble")
+                tracing::warn!(venue = %self.config.venue, error = %error, state = %state, "venue trouble")
             }
         }
         if self.health.quarantined() && !was_quarantined {

@@ -254,7 +254,7 @@ impl Engine {
                     let name = account.name.clone();
                     tokio::spawn(async move {
                         while let Ok(event) = events.recv().await {
-                            tracing::debug!(account = %name, ?event, "venue event");
+                            tracing::debug!(account = %name, event = %event, "venue event");
                             if matches!(
                                 event,
                                 venue::VenueEvent::Fill(_)

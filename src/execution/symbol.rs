@@ -397,7 +397,7 @@ impl SymbolJob {
                     cycle = self.cycle,
                 account = %self.account.name, venue = %self.account.venue, symbol = %self.symbol, native = %self.native,
                     client_order_id = %cid, status = %ack.status, filled_qty = %ack.filled_qty,
-                    avg_price = ?ack.avg_price, "order answered"
+                    avg_price = ack.avg_price.map(tracing::field::display), "order answered"
                 );
                 if ack.status == OrderStatus::Rejected
                     || ack.status == OrderStatus::Cancelled && ack.filled_qty.is_zero()

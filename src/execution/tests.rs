@@ -718,3 +718,34 @@ async fn restart_resolution_checks_the_order_is_ours() {
     assert_conflict(&w, &cid);
     assert_eq!(w.placed().len(), 1);
 }
+
+use crate::test_logs::Logs;
+
+#[tokio::test]
+async fn an_answered_order_logs_plain_values() {
+    let logs = Logs::default();
+    let _guard = logs.capture();
+    let mut w = world(None);
+    w.cycle_at(dec!(0.6)).await;
+    let line = logs.line("order answered");
+    let fields = &line["fields"];
+    let price = fields["avg_price"].as_str().unwrap_or_default();
+    assert!(
+        !price.is_empty() && rust_decimal::Decimal::from_str_exact(price).is_ok(),
+        "avg_price is a plain number: {line}"
+    );
+    assert_eq!(fields["status"], "filled", "{line}");
+}
+
+#[tokio::test]
+async fn account_health_is_logged_as_the_api_spells_it() {
+    let logs = Logs::default();
+    let _guard = logs.capture();
+    let mut w = world(None);
+    *w.venue.fail_reads.lock().unwrap() = Some(VenueError::Transport("connection reset".into()));
+    w.cycle_at(dec!(0.6)).await;
+    let line = logs.line("venue trouble");
+    let api = serde_json::to_value(w.health()).unwrap();
+    assert_eq!(line["fields"]["state"], api, "{line}");
+    assert_eq!(api, "reducing");
+}

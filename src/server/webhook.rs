@@ -251,8 +251,8 @@ fn log_accepted(name: &str, ip: IpAddr, a: &Accepted) {
         client = %ip,
         symbol = %a.symbol,
         depth = %a.depth,
-        outcome = ?a.outcome,
-        basis = ?a.basis,
+        outcome = %a.outcome,
+        basis = %a.basis,
         "webhook signal stored"
     );
 }

@@ -374,3 +374,22 @@ async fn a_symbol_the_config_does_not_use_is_refused_and_not_stored() {
     let journaled = std::fs::read_to_string(journal).unwrap_or_default();
     assert!(!journaled.contains("DOGEUSDT"), "{journaled}");
 }
+
+#[tokio::test]
+async fn a_stored_signal_is_logged_with_the_api_spelling() {
+    let logs = crate::test_logs::Logs::default();
+    let _guard = logs.capture();
+    let h = harness("").await;
+    let (status, body, _) = h
+        .post(
+            "/webhook/tradingview",
+            r#"{"symbol": "BTCUSDT", "depth": 0.3}"#,
+            &[("X-Webhook-Token", TOKEN)],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let line = logs.line("webhook signal stored");
+    for field in ["outcome", "basis"] {
+        assert_eq!(line["fields"][field], body[field], "{field}: {line}");
+    }
+}

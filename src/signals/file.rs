@@ -72,14 +72,36 @@ impl FileSourceConfig {
     }
 }
 
-#[derive(Deserialize)]
+/// One symbol of a signal file.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct FileEntry {
+pub struct FileEntry {
+    /// Target depth from -1 (fully short) to 1 (fully long).
     depth: Decimal,
+    /// Between 1 and risk.max_leverage; the symbol's configured leverage when absent.
     #[serde(default)]
     leverage: Option<Decimal>,
+    /// When the signal was given; the time the file changed when absent.
     #[serde(default)]
     ts: Option<DateTime<Utc>>,
+}
+
+/// The JSON Schema of a signal file: `{ "<symbol>": FileEntry }` plus the editor's `$schema`.
+pub fn signal_file_schema() -> schemars::Schema {
+    let mut generator = schemars::SchemaGenerator::default();
+    let entry = generator.subschema_for::<FileEntry>();
+    let mut schema = schemars::json_schema!({
+        "title": "Signal file",
+        "description": "Signals of a `kind: \"file\"` source: target depth (and optionally leverage) per symbol. `{}` means flat.",
+        "type": "object",
+        "properties": { "$schema": { "type": "string" } },
+        "additionalProperties": entry
+    });
+    let defs = generator.take_definitions(true);
+    if !defs.is_empty() {
+        schema.insert("$defs".into(), serde_json::Value::Object(defs));
+    }
+    schema
 }
 
 /// The file's entries in file order, every key kept (a map would silently keep only the
@@ -99,7 +121,12 @@ impl<'de> Deserialize<'de> for Entries {
                 mut map: A,
             ) -> Result<Entries, A::Error> {
                 let mut out = Vec::new();
-                while let Some((k, v)) = map.next_entry::<String, FileEntry>()? {
+                while let Some(k) = map.next_key::<String>()? {
+                    if k == crate::config::SCHEMA_KEY {
+                        map.next_value::<String>()?;
+                        continue;
+                    }
+                    let v = map.next_value::<FileEntry>()?;
                     out.push((k, v));
                 }
                 Ok(Entries(out))

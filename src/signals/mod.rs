@@ -8,7 +8,7 @@ pub mod sn8;
 pub mod tradingview;
 
 pub use book::{SignalBook, SignalSnapshot};
-pub use file::{check_files, FileSource};
+pub use file::{check_files, signal_file_schema, FileSource};
 pub use manager::SourceManager;
 
 use crate::config::{ConfigSet, Credential, Credentials, SourceConfig};

@@ -40,6 +40,55 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
     Ok(())
 }
 
+/// Replaces a file a person owns and edits (a config file), atomically like [`atomic_write`].
+/// The new file has `mode` when given, else the old file's mode (0644 for a new file), from
+/// the moment it is created, so a secret is never readable by others even briefly; and it
+/// keeps the old file's owner, so a file edited as root stays readable by the daemon's user.
+/// When the owner cannot be kept nothing is replaced.
+#[cfg(unix)]
+pub fn atomic_replace(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<(), StateError> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+    let io = |source| StateError::Io {
+        file: path.to_path_buf(),
+        source,
+    };
+    let old = std::fs::metadata(path).ok();
+    let mode = mode.unwrap_or_else(|| old.as_ref().map_or(0o644, |m| m.mode() & 0o7777));
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "config".into());
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let written = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
+        // The umask may have taken bits away; set exactly what was asked.
+        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        if let Some(old) = &old {
+            let theirs = (old.uid(), old.gid());
+            let ours = file.metadata().map(|m| (m.uid(), m.gid()))?;
+            if theirs != ours {
+                std::os::unix::fs::fchown(&file, Some(theirs.0), Some(theirs.1))?;
+            }
+        }
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(e));
+    }
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
 pub fn atomic_write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), StateError> {
     let bytes = serde_json::to_vec_pretty(value).map_err(|e| StateError::Corrupt {
         file: path.to_path_buf(),

@@ -69,6 +69,8 @@ pub enum AccountHealth {
     CloseOnly,
 }
 
+crate::display_as_wire_name!(AccountHealth);
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct AccountState {
     pub venue: String,

@@ -12,6 +12,8 @@ pub mod probe;
 pub mod recognise;
 pub mod state_id;
 
+#[cfg(unix)]
+pub use atomic::atomic_replace;
 pub use atomic::{atomic_write, atomic_write_json, read_json, StateError};
 pub use cache::{ExecutionCache, SymbolState};
 pub use journal::{Journal, JournalEntry, JournalStatus};

@@ -100,6 +100,36 @@ pub enum VenueEvent {
     Disconnected { reason: String },
 }
 
+/// A log line's view of an event: plain values, enum values spelled as the API spells them.
+impl std::fmt::Display for VenueEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VenueEvent::Order { native, ack } => {
+                write!(
+                    f,
+                    "order {native} {}: {} filled {}",
+                    ack.client_order_id, ack.status, ack.filled_qty
+                )?;
+                if let Some(price) = ack.avg_price {
+                    write!(f, " at {price}")?;
+                }
+                Ok(())
+            }
+            VenueEvent::Fill(fill) => write!(
+                f,
+                "fill {} {} {} at {}",
+                fill.native, fill.side, fill.qty, fill.price
+            ),
+            VenueEvent::PositionChanged { native, qty } => {
+                write!(f, "position {native} now {qty}")
+            }
+            VenueEvent::WalletChanged => f.write_str("wallet changed"),
+            VenueEvent::Connected => f.write_str("connected"),
+            VenueEvent::Disconnected { reason } => write!(f, "disconnected: {reason}"),
+        }
+    }
+}
+
 /// One trading venue, seen through one account's credentials.
 ///
 /// Quantities are always in the venue's own units (contracts, coins, FX units); the
@@ -212,4 +242,41 @@ pub fn native_for(account: &AccountConfig, venue: &dyn Venue, symbol: &Symbol) -
         .find(|(unified, _)| unified.eq_ignore_ascii_case(symbol.as_str()))
         .map(|(_, native)| native.clone())
         .unwrap_or_else(|| venue.native_symbol(symbol))
+}
+
+#[cfg(test)]
+mod event_display_tests {
+    use super::*;
+    use crate::domain::OrderStatus;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn events_read_as_plain_values() {
+        let ack = OrderAck {
+            client_order_id: "te1".into(),
+            venue_order_id: "v1".into(),
+            status: OrderStatus::PartiallyFilled,
+            filled_qty: dec!(0.05),
+            avg_price: Some(dec!(60000)),
+            native: None,
+            side: None,
+            qty: None,
+        };
+        let order = VenueEvent::Order {
+            native: "BTCUSDT".into(),
+            ack: ack.clone(),
+        };
+        assert_eq!(
+            order.to_string(),
+            "order BTCUSDT te1: partially_filled filled 0.05 at 60000"
+        );
+        let unpriced = VenueEvent::Order {
+            native: "BTCUSDT".into(),
+            ack: OrderAck {
+                avg_price: None,
+                ..ack
+            },
+        };
+        assert!(!unpriced.to_string().contains("None"), "{unpriced}");
+    }
 }

@@ -73,6 +73,8 @@ pub enum Outcome {
     Duplicate,
 }
 
+crate::display_as_wire_name!(Outcome, Basis);
+
 /// Why the outcome is what it is (the Python tool's `ordering_basis`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

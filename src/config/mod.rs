@@ -35,7 +35,6 @@ pub struct Problem {
 /// accepts and ignores it.
 pub const SCHEMA_KEY: &str = "$schema";
 
-
 /// Checks that belong to other modules: a source kind's own settings (`signals`) and a venue
 /// kind's params and credential fields (`venue::registry`). They are handed to the loader, so
 /// that `config` imports neither (see `crate::catalog` for the set the daemon uses).

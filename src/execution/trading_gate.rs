@@ -107,13 +107,11 @@ impl SymbolJob {
                     );
                 }
             }
-            Ok(Some(_)) if !intent.reduce_only => {
-                if gate.accepted_opening() == Change::Reopened {
-                    tracing::info!(
-                        account = %self.account.name, venue = %self.account.venue,
-                        "venue accepts new orders again: account trades normally"
-                    );
-                }
+            Ok(Some(_)) if !intent.reduce_only && gate.accepted_opening() == Change::Reopened => {
+                tracing::info!(
+                    account = %self.account.name, venue = %self.account.venue,
+                    "venue accepts new orders again: account trades normally"
+                );
             }
             _ => {}
         }

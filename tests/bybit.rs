@@ -169,6 +169,7 @@ async fn open_orders_follow_cursors() {
                 reduce_only: false,
                 limit_price: Some(dec!(1000)),
                 partial: None,
+                hold: false,
             })
             .expect("resting order");
     }

@@ -56,6 +56,9 @@ pub struct Place<'a> {
     pub limit_price: Option<Decimal>,
     /// Fraction to fill (a PartialFill fault); `None` fills what is marketable.
     pub partial: Option<Decimal>,
+    /// The order is booked but reaches the position only later (an AcceptedNotInPosition
+    /// fault).
+    pub hold: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -82,6 +85,13 @@ pub enum Target {
 pub enum Fault {
     /// Answer with this 5xx status (the request has no effect).
     Status(u16),
+    /// Apply the request, then answer with this 5xx status.
+    AppliedThenStatus(u16),
+    /// Apply the request, then drop the connection without an answer.
+    AppliedThenReset,
+    /// Accept the order and show it by id at once, but move the position only after
+    /// `HOLD_READS` further reads (as venues whose position service lags the matching engine).
+    AcceptedNotInPosition,
     /// Answer 429 with reset headers `reset_secs` ahead.
     RateLimit { reset_secs: u64 },
     /// Accept the order, then answer only after `delay_ms` (beyond the client's deadline).
@@ -98,7 +108,13 @@ pub struct Recorded {
     pub path_and_query: String,
     pub body: String,
     pub signature_ok: bool,
+    /// The client id of an order placement (empty when it carried none); `None` for other
+    /// requests.
+    pub placement: Option<String>,
 }
+
+/// Reads after which a held order reaches the position.
+pub const HOLD_READS: u32 = 6;
 
 #[derive(Debug)]
 pub struct State {
@@ -116,6 +132,10 @@ pub struct State {
     pub ws_sessions: Vec<Vec<String>>,
     /// Largest |position| ever seen per symbol (overshoot checks).
     pub max_abs_position: BTreeMap<String, Decimal>,
+    /// Fills booked but not yet in the position: (symbol, signed quantity, reads left).
+    pub held: Vec<(String, Decimal, u32)>,
+    /// Every executed fill in order: (symbol, exposure after it, counting held fills).
+    pub exposure: Vec<(String, Decimal)>,
 }
 
 #[derive(Clone)]
@@ -135,6 +155,8 @@ impl MockExchange {
             next_id: 1,
             ws_sessions: Vec::new(),
             max_abs_position: BTreeMap::new(),
+            held: Vec::new(),
+            exposure: Vec::new(),
         })))
     }
 
@@ -156,13 +178,44 @@ impl MockExchange {
         s.faults.remove(idx).map(|(_, f)| f)
     }
 
-    pub fn record(&self, method: &str, path_and_query: &str, body: &str, signature_ok: bool) {
+    pub fn record(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: &str,
+        signature_ok: bool,
+        placement: Option<String>,
+    ) {
         self.lock().requests.push(Recorded {
             method: method.into(),
             path_and_query: path_and_query.into(),
             body: body.into(),
             signature_ok,
+            placement,
         });
+    }
+
+    /// One read has happened: held fills move closer to the position.
+    pub fn release_held(&self) {
+        let mut s = self.lock();
+        let mut due = Vec::new();
+        s.held.retain_mut(|(native, qty, left)| {
+            *left = left.saturating_sub(1);
+            if *left == 0 {
+                due.push((native.clone(), *qty));
+            }
+            *left > 0
+        });
+        for (native, qty) in due {
+            *s.positions.entry(native).or_default() += qty;
+        }
+    }
+
+    /// The position including fills not yet booked into it: what the account is exposed to.
+    pub fn exposure(&self, native: &str) -> Decimal {
+        let s = self.lock();
+        let held: Decimal = s.held.iter().filter(|h| h.0 == native).map(|h| h.1).sum();
+        s.positions.get(native).copied().unwrap_or_default() + held
     }
 
     pub fn set_position(&self, native: &str, qty: Decimal) {
@@ -192,6 +245,7 @@ impl MockExchange {
             reduce_only,
             limit_price,
             partial,
+            hold,
         } = p;
         let mut s = self.lock();
         let Some(mark) = s.marks.get(native).copied() else {
@@ -229,9 +283,19 @@ impl MockExchange {
             qty_to_fill
         };
         let new_position = position + fill * side.sign();
-        s.positions.insert(native.to_string(), new_position);
+        if hold && !fill.is_zero() {
+            s.held
+                .push((native.to_string(), fill * side.sign(), HOLD_READS));
+        } else {
+            s.positions.insert(native.to_string(), new_position);
+        }
+        let held: Decimal = s.held.iter().filter(|h| h.0 == native).map(|h| h.1).sum();
+        let exposure = s.positions.get(native).copied().unwrap_or_default() + held;
+        if !fill.is_zero() {
+            s.exposure.push((native.to_string(), exposure));
+        }
         let peak = s.max_abs_position.entry(native.to_string()).or_default();
-        *peak = (*peak).max(new_position.abs());
+        *peak = (*peak).max(exposure.abs());
         let id = s.next_id;
         s.next_id += 1;
         let state = if fill == qty {

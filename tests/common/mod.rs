@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod exchange;
+pub mod loopback;
 pub mod validator;
 pub mod venues;
 

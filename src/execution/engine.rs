@@ -21,6 +21,9 @@ pub struct CycleInfo {
     pub number: u64,
     pub last_started: Option<DateTime<Utc>>,
     pub last_duration_ms: Option<u64>,
+    /// The number of the last cycle that finished: tests (and operators) wait for a cycle
+    /// that finished after an event, not for a fixed time.
+    pub last_completed: u64,
 }
 
 /// Counters for `/metrics`.
@@ -332,6 +335,7 @@ impl Engine {
             .write()
             .unwrap_or_else(|p| p.into_inner());
         info.last_duration_ms = Some(started.elapsed().as_millis() as u64);
+        info.last_completed = info.last_completed.max(number);
         again
     }
 }

@@ -454,6 +454,9 @@ impl SymbolJob {
     /// Resolves journal entries of this symbol whose outcome is unknown. Returns false when
     /// one is still unresolved (nothing new may be sent).
     async fn resolve_unknown(&self) -> Result<bool, VenueError> {
+        if cfg!(feature = "plant-replan-without-journal") {
+            return Ok(true);
+        }
         let pending = self.journal.unresolved(&self.account.name, &self.symbol);
         for entry in pending {
             match self

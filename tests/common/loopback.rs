@@ -52,8 +52,10 @@ impl Request {
 pub struct Applied {
     /// Fill only this fraction of a placed order.
     pub partial: Option<Decimal>,
-    /// Keep a placed order out of the position until the position is next read.
+    /// Keep a placed order's fill out of the position for a few reads.
     pub hold: bool,
+    /// Keep a placed order out of sight (by id and in the position) for a while.
+    pub hide: bool,
 }
 
 /// The venue-specific part of a loopback server.
@@ -124,6 +126,7 @@ async fn handle<W: Wire>(
         }
         Some(Fault::PartialFill { fraction }) => applied.partial = Some(*fraction),
         Some(Fault::AcceptedNotInPosition) => applied.hold = true,
+        Some(Fault::LateEverywhere) => applied.hide = true,
         _ => {}
     }
     if let Err(answer) = verified {
@@ -139,7 +142,9 @@ async fn handle<W: Wire>(
         Some(Fault::AppliedThenStatus(code)) => wire.fault_frame(&Fault::Status(code)),
         // Dropping the connection without an answer, as a reset does; `resume_unwind` ends
         // the connection's task without the panic hook's noise.
-        Some(Fault::AppliedThenReset) => std::panic::resume_unwind(Box::new("connection reset")),
+        Some(Fault::AppliedThenReset | Fault::LateEverywhere) => {
+            std::panic::resume_unwind(Box::new("connection reset"))
+        }
         _ => answer,
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod exchange;
 pub mod loopback;
+pub mod rig;
 pub mod validator;
 pub mod venues;
 
@@ -51,6 +52,13 @@ impl Daemon {
     }
 
     pub fn start_with_env(config_dir: &Path, state_dir: &Path, env: &[(&str, &str)]) -> Daemon {
+        let d = Self::spawn(config_dir, state_dir, env);
+        d.wait_until("healthz answers", Duration::from_secs(20), |_| true);
+        d
+    }
+
+    /// Starts the daemon without waiting for it to answer (kills during start-up).
+    pub fn spawn(config_dir: &Path, state_dir: &Path, env: &[(&str, &str)]) -> Daemon {
         let port = free_port();
         std::fs::create_dir_all(state_dir).expect("state dir");
         let log = state_dir.join(format!("daemon-{port}.log"));
@@ -72,15 +80,33 @@ impl Daemon {
             cmd.env(k, v);
         }
         let child = cmd.spawn().expect("spawn daemon");
-        let d = Daemon {
+        Daemon {
             child,
             port,
             config_dir: config_dir.to_path_buf(),
             state_dir: state_dir.to_path_buf(),
             log,
-        };
-        d.wait_until("healthz answers", Duration::from_secs(20), |_| true);
-        d
+        }
+    }
+
+    /// The `cycle` part of `/status`: (cycles started, last cycle finished).
+    pub fn cycles(&self) -> Option<(u64, u64)> {
+        let s = self.status()?;
+        Some((
+            s["cycle"]["number"].as_u64()?,
+            s["cycle"]["last_completed"].as_u64()?,
+        ))
+    }
+
+    /// Waits for a cycle that started after this call to finish: the observable moment at
+    /// which "nothing happened" can be checked.
+    pub fn wait_for_fresh_cycle(&self, timeout: Duration) {
+        let started = self.cycles().map(|c| c.0).unwrap_or(0);
+        self.wait_until("a cycle started after now to finish", timeout, |s| {
+            s["cycle"]["last_completed"]
+                .as_u64()
+                .is_some_and(|done| done > started)
+        });
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -74,6 +74,14 @@ pub fn start(exchange: MockExchange) -> BitmexServer {
             instruments.insert(symbol, row);
         }
     }
+    {
+        let mut st = exchange.lock();
+        for (symbol, row) in &instruments {
+            if let Some(lot) = dec(&row["lotSize"]) {
+                st.lots.insert(symbol.clone(), lot);
+            }
+        }
+    }
     let (frames, _) = broadcast::channel(1024);
     let app = Arc::new(App {
         exchange,
@@ -220,7 +228,7 @@ impl App {
         ]
     }
 
-    fn push(&self, table: &str, action: &str, data: Vec<Value>) {
+    pub fn push(&self, table: &str, action: &str, data: Vec<Value>) {
         let frame = json!({"table": table, "action": action, "data": data}).to_string();
         let _ = self.frames.send(frame);
     }
@@ -422,10 +430,13 @@ fn place(app: &App, body: &Value, applied: Applied) -> Response<Body> {
         limit_price,
         partial: applied.partial,
         hold: applied.hold,
+        hide: applied.hide,
     });
     match result {
         Ok(order) => {
-            app.push_order(&order, "insert");
+            if !applied.hide {
+                app.push_order(&order, "insert");
+            }
             reply(200, order_row(&order))
         }
         Err(Reject::Duplicate) => error(400, "Duplicate clOrdID", "ValidationError"),

@@ -126,6 +126,11 @@ pub struct BybitServer {
 
 impl BybitServer {
     pub fn start(exchange: MockExchange) -> BybitServer {
+        for i in &INSTRUMENTS {
+            if let Some(step) = step_of(i.symbol) {
+                exchange.lock().lots.insert(i.symbol.into(), step);
+            }
+        }
         let extra = Arc::new(Mutex::new(Extra {
             margin_mode: "REGULAR_MARGIN".into(),
             ..Default::default()
@@ -685,6 +690,7 @@ fn create(s: &Shared, b: &Value, symbol: &str, applied: Applied) -> Response {
         limit_price,
         partial: applied.partial,
         hold: applied.hold,
+        hide: applied.hide,
     }) {
         Ok(o) => {
             s.extra
@@ -692,7 +698,9 @@ fn create(s: &Shared, b: &Value, symbol: &str, applied: Applied) -> Response {
                 .unwrap()
                 .position_idx
                 .insert(o.client_id.clone(), idx);
-            push_order(s, &o);
+            if !applied.hide {
+                push_order(s, &o);
+            }
             ok(json!({"orderId": o.venue_id, "orderLinkId": o.client_id}))
         }
         Err(Reject::Duplicate) => error(110072, "OrderLinkedID is duplicate"),
@@ -784,9 +792,11 @@ async fn ws_session(tcp: tokio::net::TcpStream, s: Shared) {
                 let reply = match msg["op"].as_str() {
                     Some("auth") => {
                         authed = auth_ok(&msg["args"]);
+                        s.ex.lock().ws_logins += usize::from(authed);
                         json!({"success": authed, "ret_msg": if authed { "" } else { "Invalid sign" }, "op": "auth", "conn_id": conn_id, "req_id": req_id})
                     }
                     Some("subscribe") if authed => {
+                        s.ex.lock().ws_subscriptions += 1;
                         for t in msg["args"].as_array().into_iter().flatten().filter_map(Value::as_str) {
                             topics.insert(t.to_string());
                         }

@@ -87,7 +87,7 @@ async fn session(app: Arc<App>, tcp: tokio::net::TcpStream) {
                 let answers = match msg["op"].as_str() {
                     Some("authKeyExpires") if authed => vec![json!({"status": 400, "error": "Already authenticated", "meta": {}, "request": msg})],
                     Some("authKeyExpires") => match ws_auth_ok(&msg["args"]) {
-                        Ok(()) => { authed = true; vec![json!({"success": true, "request": msg})] }
+                        Ok(()) => { authed = true; app.exchange.lock().ws_logins += 1; vec![json!({"success": true, "request": msg})] }
                         Err(e) => vec![json!({"status": 401, "error": e, "meta": {}, "request": msg})],
                     },
                     Some("subscribe") => {
@@ -103,6 +103,7 @@ async fn session(app: Arc<App>, tcp: tokio::net::TcpStream) {
                                 continue;
                             }
                             out.push(json!({"success": true, "subscribe": topic, "request": msg}));
+                            if topic == "position" { app.exchange.lock().ws_subscriptions += 1; }
                             let (keys, data): (Vec<&str>, Vec<Value>) = match topic.as_str() {
                                 "order" => (vec!["orderID"], app.exchange.open_orders().iter().map(order_row).collect()),
                                 "execution" => (vec!["execID"], Vec::new()),

@@ -170,6 +170,7 @@ async fn open_orders_follow_cursors() {
                 limit_price: Some(dec!(1000)),
                 partial: None,
                 hold: false,
+                hide: false,
             })
             .expect("resting order");
     }

@@ -172,7 +172,9 @@ fn kill_switch_blocks_new_exposure_but_allows_reduction() {
         "signals/manual.json",
         r#"{"BTCUSDT": {"depth": 0.6}, "ETHUSDT": {"depth": 0.5}}"#,
     );
-    std::thread::sleep(Duration::from_secs(3));
+    // Two cycles that started after the change have finished: anything it set off has run.
+    d.wait_for_fresh_cycle(WAIT);
+    d.wait_for_fresh_cycle(WAIT);
     let s = d.status().unwrap();
     assert_eq!(
         position(&s, "BTCUSDT"),
@@ -235,7 +237,9 @@ fn halt_flatten_and_resume() {
     d.wait_until("flat", WAIT, |s| {
         position(s, "BTCUSDT").is_zero() && position(s, "ETHUSDT").is_zero()
     });
-    std::thread::sleep(Duration::from_secs(3));
+    // Two cycles that started after the change have finished: anything it set off has run.
+    d.wait_for_fresh_cycle(WAIT);
+    d.wait_for_fresh_cycle(WAIT);
     let s = d.status().unwrap();
     assert!(
         position(&s, "BTCUSDT").is_zero() && position(&s, "ETHUSDT").is_zero(),

@@ -16,6 +16,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Lowercase hex HMAC-SHA256, computed here with hmac/sha2 (not the crate's signer), so that
+/// a loopback checks the daemon's signatures independently.
+pub fn hmac_sha256_hex(secret: &str, message: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key size");
+    mac.update(message.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
 /// One HTTP request as it arrived.
 pub struct Request {
     pub method: Method,

@@ -9,10 +9,8 @@ use crate::common::exchange::{Fault, MockExchange, MockOrder, OrderState, Place,
 use crate::common::loopback::{self, Applied, Request, Wire};
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Response};
-use hmac::{Hmac, Mac};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
-use sha2::Sha256;
 use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
@@ -108,9 +106,17 @@ fn unix_now() -> u64 {
 }
 
 fn hmac_hex(message: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("hmac key");
-    mac.update(message.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
+    loopback::hmac_sha256_hex(SECRET, message)
+}
+
+/// What the realtime API's `authKeyExpires` signs.
+pub fn ws_string_to_sign(expires: &str) -> String {
+    format!("GET/realtime{expires}")
+}
+
+/// What BitMEX signs (checked against the shared vectors in tests/signing_vectors.rs).
+pub fn string_to_sign(method: &str, path_and_query: &str, expires: &str, body: &str) -> String {
+    format!("{method}{path_and_query}{expires}{body}")
 }
 
 /// A JSON number with the decimal's digits, as BitMEX sends money.
@@ -283,7 +289,12 @@ fn signature_problem(
             "HTTPError",
         ));
     }
-    let expected = hmac_hex(&format!("{method}{path_and_query}{expires}{body}"));
+    let expected = hmac_hex(&string_to_sign(
+        method.as_str(),
+        path_and_query,
+        &expires.to_string(),
+        body,
+    ));
     if get("api-signature") != expected {
         return Some(error(401, "Signature not valid.", "HTTPError"));
     }

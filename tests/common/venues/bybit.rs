@@ -10,10 +10,8 @@ use crate::common::loopback::{self, Applied, Request, Wire};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
-use hmac::{Hmac, Mac};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
-use sha2::Sha256;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -207,9 +205,17 @@ fn now_ms() -> i64 {
 }
 
 fn hmac_hex(message: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(message.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
+    loopback::hmac_sha256_hex(SECRET, message)
+}
+
+/// What the private stream's `auth` signs.
+pub fn ws_string_to_sign(expires: &str) -> String {
+    format!("GET/realtime{expires}")
+}
+
+/// What Bybit v5 signs (checked against the shared vectors in tests/signing_vectors.rs).
+pub fn string_to_sign(ts: &str, key: &str, recv_window: &str, payload: &str) -> String {
+    format!("{ts}{key}{recv_window}{payload}")
 }
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -240,7 +246,7 @@ fn signature_ok(h: &HeaderMap, method: &Method, query: &str, body: &[u8]) -> boo
     } else {
         String::from_utf8_lossy(body).to_string()
     };
-    hmac_hex(&format!("{ts}{key}{recv}{payload}")) == sign
+    hmac_hex(&string_to_sign(ts, key, recv, &payload)) == sign
 }
 
 fn limit_headers(remaining: u64, reset_ms: i64) -> [(&'static str, String); 3] {
@@ -760,7 +766,7 @@ fn auth_ok(args: &Value) -> bool {
     };
     args[0] == KEY
         && expires > now_ms()
-        && args[2].as_str() == Some(hmac_hex(&format!("GET/realtime{expires}")).as_str())
+        && args[2].as_str() == Some(hmac_hex(&ws_string_to_sign(&expires.to_string())).as_str())
 }
 
 async fn ws_session(tcp: tokio::net::TcpStream, s: Shared) {

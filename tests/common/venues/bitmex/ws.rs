@@ -3,7 +3,7 @@
 //! session's text frames in `State.ws_sessions`, and drops every connection when a session
 //! entry `["__drop__"]` is pushed.
 
-use super::{hmac_hex, now_iso, order_row, unix_now, App, KEY};
+use super::{hmac_hex, now_iso, order_row, unix_now, ws_string_to_sign, App, KEY};
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -35,7 +35,7 @@ fn ws_auth_ok(args: &Value) -> Result<(), &'static str> {
     if expires <= unix_now() {
         return Err("Invalid expires: expires is in the past.");
     }
-    if args[2].as_str() != Some(hmac_hex(&format!("GET/realtime{expires}")).as_str()) {
+    if args[2].as_str() != Some(hmac_hex(&ws_string_to_sign(&expires.to_string())).as_str()) {
         return Err("Signature not valid.");
     }
     Ok(())

@@ -83,7 +83,7 @@ fn kill_loop(kind: &str, seed: u64, rounds: usize) {
         if round % 2 == 0 {
             last = rig.set_depth(depths[rng.gen_range(0..depths.len())]);
         }
-        match rng.gen_range(0..7) {
+        match rng.gen_range(0..8) {
             0 => rig.inject(
                 Target::Place,
                 Fault::AcceptThenStall {
@@ -100,10 +100,12 @@ fn kill_loop(kind: &str, seed: u64, rounds: usize) {
             3 => rig.inject(Target::Read, Fault::Status(502)),
             4 => rig.inject(Target::Place, Fault::AppliedThenStatus(502)),
             5 => rig.inject(Target::Place, Fault::AppliedThenReset),
+            6 => rig.inject(Target::Place, Fault::LateEverywhere),
             _ => {}
         }
-        // One round in four kills during start-up, half of them as an order is sent, the
-        // rest after a number of requests.
+        // One round in four kills during start-up, half of them as an order is sent (or
+        // after a few requests when there is nothing to send), the rest after a number of
+        // requests.
         let (requests, at_order) = match rng.gen_range(0..4) {
             0 => {
                 rig.spawn();
@@ -111,7 +113,7 @@ fn kill_loop(kind: &str, seed: u64, rounds: usize) {
             }
             1 | 2 => {
                 rig.start();
-                (80, true)
+                (rng.gen_range(10..30), true)
             }
             _ => {
                 rig.start();

@@ -161,9 +161,9 @@ pub struct State {
     /// Largest |position| ever seen per symbol (overshoot checks).
     pub max_abs_position: BTreeMap<String, Decimal>,
     /// Fills booked but not yet in the position: (symbol, signed quantity, reads left).
-    pub held: Vec<(String, Decimal, u32)>,
+    pub held: Vec<(String, Decimal, u32, std::time::Instant)>,
     /// Orders booked but not yet visible: (order, reads left).
-    pub hidden: Vec<(MockOrder, u32)>,
+    pub hidden: Vec<(MockOrder, u32, std::time::Instant)>,
     /// Lot size per symbol, when the venue server knows it (partial fills stay on the grid).
     pub lots: BTreeMap<String, Decimal>,
     /// Every executed fill in order, a doubled order under a fresh id included.
@@ -235,9 +235,11 @@ impl MockExchange {
     pub fn release_held(&self) {
         let mut s = self.lock();
         let mut due = Vec::new();
-        s.held.retain_mut(|(native, qty, left)| {
+        let now = std::time::Instant::now();
+        s.held.retain_mut(|(native, qty, left, until)| {
             *left = left.saturating_sub(1);
-            if *left == 0 {
+            if *left == 0 || now >= *until {
+                *left = 0;
                 due.push((native.clone(), *qty));
             }
             *left > 0
@@ -246,9 +248,10 @@ impl MockExchange {
             *s.positions.entry(native).or_default() += qty;
         }
         let mut shown = Vec::new();
-        s.hidden.retain_mut(|(order, left)| {
+        s.hidden.retain_mut(|(order, left, until)| {
             *left = left.saturating_sub(1);
-            if *left == 0 {
+            if *left == 0 || now >= *until {
+                *left = 0;
                 shown.push(order.clone());
             }
             *left > 0
@@ -339,7 +342,11 @@ impl MockExchange {
             } else {
                 HOLD_READS
             };
-            s.held.push((native.to_string(), fill * side.sign(), reads));
+            // Also bounded in time, so that a daemon that is down (no reads) meets the order
+            // within its grace for unseen orders (15 s) once it is back.
+            let until = std::time::Instant::now() + std::time::Duration::from_secs(3);
+            s.held
+                .push((native.to_string(), fill * side.sign(), reads, until));
         } else {
             s.positions.insert(native.to_string(), new_position);
         }
@@ -384,7 +391,8 @@ impl MockExchange {
             state,
         };
         if hide {
-            s.hidden.push((order.clone(), HIDE_READS));
+            let until = std::time::Instant::now() + std::time::Duration::from_secs(6);
+            s.hidden.push((order.clone(), HIDE_READS, until));
         } else {
             s.orders.insert(order.client_id.clone(), order.clone());
         }

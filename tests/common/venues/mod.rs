@@ -27,6 +27,31 @@ pub trait Loopback: Send + Sync {
     fn push_noise(&self, unified: &str) -> usize;
     /// Serves prices as of `lag_ms` ago; false when the venue's prices carry no time.
     fn set_price_lag(&self, lag_ms: i64) -> bool;
+    /// The server itself, for venue-specific knobs (Bybit's hedge mode).
+    fn as_any(&self) -> &dyn std::any::Any;
+
+    /// The venue as the daemon builds it (`venue::build`), on this server, with a state
+    /// directory of its own.
+    fn build(
+        &self,
+        timeout_ms: u64,
+    ) -> (
+        std::sync::Arc<dyn trade_engine::venue::Venue>,
+        tempfile::TempDir,
+    ) {
+        let account: trade_engine::config::AccountConfig =
+            serde_json::from_value(self.account("loopback", "cred", timeout_ms)).expect("account");
+        let (key, secret) = self.key_secret();
+        let credential = trade_engine::config::Credential {
+            api_key: Some(trade_engine::config::Secret::new(key)),
+            api_secret: Some(trade_engine::config::Secret::new(secret)),
+            ..Default::default()
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let venue = trade_engine::venue::build(&account, Some(&credential), dir.path())
+            .expect("loopback venue");
+        (venue, dir)
+    }
 
     /// An `engine.json` account on this server.
     fn account(&self, name: &str, credentials: &str, timeout_ms: u64) -> Value {
@@ -114,6 +139,9 @@ impl Loopback for bybit::BybitServer {
         self.extra.lock().unwrap().price_lag_ms = lag_ms;
         true
     }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
 }
 
 impl Loopback for bitmex::BitmexServer {
@@ -168,5 +196,8 @@ impl Loopback for bitmex::BitmexServer {
     fn set_price_lag(&self, _lag_ms: i64) -> bool {
         // The BitMEX adapter stamps a quote with the time it was read, not the venue's.
         false
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 }

@@ -2,13 +2,14 @@
 //! Real venues run against loopback servers (tests/common/venues/) that verify signatures and
 //! answer with venue-shaped JSON; the sim venue runs in process.
 //!
-//! To add a venue: implement `Harness` for it and invoke `conformance_core!` and
-//! `conformance_wire!` with it.
+//! To add a loopback venue: add it to `venues::ALL` and `venues::start`
+//! (tests/common/venues/mod.rs), then one `conformance_loopback!` line below.
 
 mod common;
 
 use async_trait::async_trait;
 use common::exchange::{Fault, MockExchange, Target};
+use common::venues::{self, Loopback};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use std::sync::Arc;
@@ -563,62 +564,36 @@ impl Harness for SimHarness {
 
 conformance_core!(sim, SimHarness);
 
-// ---- bitmex ----
+// ---- loopback venues (tests/common/venues/): one line each ----
 
-pub struct BitmexHarness {
-    server: common::venues::bitmex::BitmexServer,
+/// The loopback venue `venues::ALL[V]`, built through `venue::build` like the daemon does;
+/// $100,000, BTC at 50,000; its quantity unit is two lots of BTCUSDT.
+pub struct Loop<const V: usize> {
+    server: Box<dyn Loopback>,
     venue: Arc<dyn Venue>,
-}
-
-impl BitmexHarness {
-    /// A BitMEX account on a loopback server: XBTUSDT (linear), XBTUSD (inverse) and ETHUSD
-    /// (quanto) listed, $100,000 of USDt margin.
-    pub fn start_with(timeout_ms: u64) -> Self {
-        let exchange = MockExchange::new(
-            dec!(100000),
-            &[
-                ("XBTUSDT", dec!(50000)),
-                ("XBTUSD", dec!(50000)),
-                ("ETHUSD", dec!(2500)),
-            ],
-        );
-        let server = common::venues::bitmex::start(exchange);
-        let account: trade_engine::config::AccountConfig =
-            serde_json::from_value(serde_json::json!({
-                "name": "bitmex-conformance",
-                "venue": "bitmex",
-                "credentials": "bitmex",
-                "rest_url": server.rest_url,
-                "ws_url": server.ws_url,
-                "timeout_ms": timeout_ms,
-            }))
-            .expect("account config");
-        let venue =
-            trade_engine::venue::build(&account, Some(&server.credential()), &std::env::temp_dir())
-                .expect("bitmex venue");
-        BitmexHarness { server, venue }
-    }
-
-    pub fn server(&self) -> &common::venues::bitmex::BitmexServer {
-        &self.server
-    }
+    _dir: tempfile::TempDir,
 }
 
 #[async_trait]
-impl Harness for BitmexHarness {
+impl<const V: usize> Harness for Loop<V> {
     fn start() -> Self {
-        // Short enough that the stalled-order check times out, long enough for a busy host.
-        Self::start_with(1500)
+        let server = venues::start(venues::ALL[V], dec!(100000), dec!(50000));
+        // Below the loopback's 3 s stall, so that a stalled order times out.
+        let (venue, dir) = server.build(1500);
+        Loop {
+            server,
+            venue,
+            _dir: dir,
+        }
     }
     fn venue(&self) -> Arc<dyn Venue> {
         self.venue.clone()
     }
     fn symbol(&self) -> String {
-        "XBTUSDT".into()
+        self.server.native("BTCUSDT")
     }
     fn unit(&self) -> Decimal {
-        // Two lots of 1,000 contracts (0.002 XBT).
-        dec!(2000)
+        dec!(0.002) * self.server.units("BTCUSDT")
     }
     fn exchange(&self) -> Option<&MockExchange> {
         Some(self.server.exchange())
@@ -628,70 +603,29 @@ impl Harness for BitmexHarness {
     }
 }
 
-conformance_core!(bitmex, BitmexHarness);
-conformance_wire!(bitmex_wire, BitmexHarness);
-
-// ---- bybit ----
-
-/// Bybit against the loopback v5 server, built through `venue::build` like the daemon does.
-pub struct BybitHarness {
-    server: common::venues::bybit::BybitServer,
-    venue: Arc<dyn Venue>,
-    _dir: tempfile::TempDir,
+macro_rules! conformance_loopback {
+    ($name:ident, $wire:ident, $index:literal) => {
+        conformance_core!($name, Loop<$index>);
+        conformance_wire!($wire, Loop<$index>);
+    };
 }
 
-impl BybitHarness {
-    fn with_mode(hedge: bool) -> Self {
-        let exchange = MockExchange::new(
-            dec!(10000),
-            &[
-                ("BTCUSDT", dec!(60000)),
-                ("ETHUSDT", dec!(3000)),
-                ("BTCUSD", dec!(60000)),
-            ],
-        );
-        let server = common::venues::bybit::BybitServer::start(exchange);
-        server.set_hedge(hedge);
-        // Below the loopback's 3 s stall, so that a stalled order times out.
-        let (venue, dir) = server.venue(1000);
-        BybitHarness {
-            server,
-            venue,
-            _dir: dir,
-        }
-    }
-}
+conformance_loopback!(bybit, bybit_wire, 0);
+conformance_loopback!(bitmex, bitmex_wire, 1);
 
-#[async_trait]
-impl Harness for BybitHarness {
-    fn start() -> Self {
-        Self::with_mode(false)
-    }
-    fn venue(&self) -> Arc<dyn Venue> {
-        self.venue.clone()
-    }
-    fn symbol(&self) -> String {
-        "BTCUSDT".into()
-    }
-    fn unit(&self) -> Decimal {
-        // Whole coins: the mock's partial fill rounds to whole units.
-        dec!(1)
-    }
-    fn exchange(&self) -> Option<&MockExchange> {
-        Some(&self.server.exchange)
-    }
-    async fn set_position(&self, qty: Decimal) {
-        self.server.exchange.set_position(&self.symbol(), qty);
-    }
-}
-
-/// The same venue on an account in hedge mode (two legs per symbol, `positionIdx` 1/2).
-pub struct BybitHedgeHarness(BybitHarness);
+/// Bybit on an account in hedge mode (two legs per symbol, `positionIdx` 1/2).
+pub struct BybitHedgeHarness(Loop<0>);
 
 #[async_trait]
 impl Harness for BybitHedgeHarness {
     fn start() -> Self {
-        BybitHedgeHarness(BybitHarness::with_mode(true))
+        let h = Loop::<0>::start();
+        h.server
+            .as_any()
+            .downcast_ref::<common::venues::bybit::BybitServer>()
+            .expect("venues::ALL[0] is Bybit")
+            .set_hedge(true);
+        BybitHedgeHarness(h)
     }
     fn venue(&self) -> Arc<dyn Venue> {
         self.0.venue()
@@ -710,6 +644,4 @@ impl Harness for BybitHedgeHarness {
     }
 }
 
-conformance_core!(bybit, BybitHarness);
-conformance_wire!(bybit_wire, BybitHarness);
 conformance_core!(bybit_hedge, BybitHedgeHarness);

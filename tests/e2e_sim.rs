@@ -73,7 +73,9 @@ fn restart_resumes_same_targets_without_new_orders() {
 
     let d = Daemon::start(cfg.path(), state.path());
     let s = d.wait_until("a reconcile cycle after restart", WAIT, |s| {
-        s["cycle"]["number"].as_u64().unwrap_or(0) >= 2 && symbol(s, "sim-a", "BTCUSDT").is_some()
+        // A cycle of this process finished: /status no longer shows only the cached state.
+        s["cycle"]["last_completed"].as_u64().unwrap_or(0) >= 1
+            && symbol(s, "sim-a", "BTCUSDT").is_some()
     });
     assert_eq!(
         position(&s, "BTCUSDT"),
@@ -172,7 +174,9 @@ fn kill_switch_blocks_new_exposure_but_allows_reduction() {
         "signals/manual.json",
         r#"{"BTCUSDT": {"depth": 0.6}, "ETHUSDT": {"depth": 0.5}}"#,
     );
-    std::thread::sleep(Duration::from_secs(3));
+    // Two cycles that started after the change have finished: anything it set off has run.
+    d.wait_for_fresh_cycle(WAIT);
+    d.wait_for_fresh_cycle(WAIT);
     let s = d.status().unwrap();
     assert_eq!(
         position(&s, "BTCUSDT"),
@@ -235,7 +239,9 @@ fn halt_flatten_and_resume() {
     d.wait_until("flat", WAIT, |s| {
         position(s, "BTCUSDT").is_zero() && position(s, "ETHUSDT").is_zero()
     });
-    std::thread::sleep(Duration::from_secs(3));
+    // Two cycles that started after the change have finished: anything it set off has run.
+    d.wait_for_fresh_cycle(WAIT);
+    d.wait_for_fresh_cycle(WAIT);
     let s = d.status().unwrap();
     assert!(
         position(&s, "BTCUSDT").is_zero() && position(&s, "ETHUSDT").is_zero(),

@@ -36,7 +36,7 @@ fn read_json(path: &Path) -> Value {
 
 /// Runs `trade-engine run` expecting it to exit by itself; returns (exit code, output).
 fn run_expecting_exit(cfg: &Path, state: &Path) -> (Option<i32>, String) {
-    let out = state.join(format!("exit-{}.log", free_port()));
+    let out = state.join(format!("exit-{}-{}.log", std::process::id(), unique()));
     let file = std::fs::File::create(&out).expect("log");
     let mut child = Command::new(env!("CARGO_BIN_EXE_trade-engine"))
         .arg("run")
@@ -46,10 +46,7 @@ fn run_expecting_exit(cfg: &Path, state: &Path) -> (Option<i32>, String) {
         .arg(state)
         .arg("--log-format")
         .arg("json")
-        .env(
-            "TRADE_ENGINE__SERVER__LISTEN",
-            format!("127.0.0.1:{}", free_port()),
-        )
+        .env("TRADE_ENGINE__SERVER__LISTEN", "127.0.0.1:0")
         .stdin(Stdio::null())
         .stdout(file.try_clone().expect("clone"))
         .stderr(file)

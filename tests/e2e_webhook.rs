@@ -6,7 +6,7 @@ use common::reqwest::blocking_post;
 use common::*;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(20);
 const TOKEN: &str = "e2e-token-0123456789abcdef";
@@ -58,7 +58,6 @@ fn a_webhook_moves_a_sim_position_within_one_cycle() {
     let before = d.wait_until("the start-up cycle", WAIT, |s| cycle(s) >= 1);
     assert!(position(&before, "BTCUSDT").is_zero());
 
-    let sent = Instant::now();
     let (status, body) = post(
         &d,
         r#"{"symbol": "BTCUSDT", "direction": "long", "action": "buy", "size": "25/100", "price": "60000"}"#,
@@ -66,12 +65,12 @@ fn a_webhook_moves_a_sim_position_within_one_cycle() {
     );
     assert_eq!(status, 200, "{body}");
     // 10,000 USD × 0.25 × leverage 2 / ~60,000 ≈ 0.083 BTC.
-    let s = d.wait_until("the webhook's position", Duration::from_secs(5), |s| {
+    // No deadline on the time it takes (benches/webhook.rs measures it); the cycle count below
+    // shows it was the webhook, not the 30 s timer, that traded.
+    let s = d.wait_until("the webhook's position", Duration::from_secs(60), |s| {
         position(s, "BTCUSDT") > dec!(0.08)
     });
-    let took = sent.elapsed();
     assert!(position(&s, "BTCUSDT") < dec!(0.09));
-    assert!(took < Duration::from_secs(5), "took {took:?}");
     // The first cycle after the webhook traded it (the timer would have waited 30 s); a fill
     // may poke one more cycle, nothing else runs.
     assert!(

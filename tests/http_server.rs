@@ -43,8 +43,7 @@ fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 /// Starts the daemon like [`Daemon::start_with_env`], but under `sh` so that the test can
 /// lower its file descriptor limit first.
 fn start_with_fd_limit(cfg: &Path, state: &Path, nofile: u32, env: &[(&str, &str)]) -> Daemon {
-    let port = free_port();
-    let log = state.join(format!("daemon-{port}.log"));
+    let log = state.join(format!("daemon-fd-{}.log", unique()));
     let log_file = std::fs::File::create(&log).unwrap();
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
@@ -54,7 +53,7 @@ fn start_with_fd_limit(cfg: &Path, state: &Path, nofile: u32, env: &[(&str, &str
         .arg(cfg)
         .arg("--state-dir")
         .arg(state)
-        .env("TRADE_ENGINE__SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("TRADE_ENGINE__SERVER__LISTEN", "127.0.0.1:0")
         .env("RUST_LOG", "info,trade_engine=debug")
         .stdin(Stdio::null())
         .stdout(log_file.try_clone().unwrap())
@@ -62,13 +61,7 @@ fn start_with_fd_limit(cfg: &Path, state: &Path, nofile: u32, env: &[(&str, &str
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let d = Daemon {
-        child: cmd.spawn().expect("spawn daemon"),
-        port,
-        config_dir: cfg.to_path_buf(),
-        state_dir: state.to_path_buf(),
-        log,
-    };
+    let d = Daemon::from_child(cmd.spawn().expect("spawn daemon"), cfg, state, log);
     d.wait_until("status answers", WAIT, |_| true);
     d
 }
@@ -182,7 +175,7 @@ fn idle_connections_beyond_the_cap_neither_stop_trading_nor_health_checks() {
     );
     d.wait_until("open", WAIT, |s| position(s, "BTCUSDT") > dec!(0.09));
 
-    let held = idle_connections(d.port, 200);
+    let held = idle_connections(d.port().expect("port"), 200);
     assert_eq!(
         held.len(),
         200,
@@ -244,7 +237,7 @@ fn silent_and_idle_connections_are_closed_after_the_header_timeout() {
         state.path(),
         &[("TRADE_ENGINE__SERVER__HEADER_READ_TIMEOUT_SECS", "1")],
     );
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], d.port));
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], d.port().expect("port")));
 
     let mut silent = TcpStream::connect(addr).unwrap();
     assert!(

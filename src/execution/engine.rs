@@ -25,6 +25,9 @@ pub struct CycleInfo {
     /// The same moment on the monotonic clock, for the systemd watchdog.
     #[serde(skip)]
     pub last_started_at: Option<Instant>,
+    /// The number of the last cycle that finished: tests (and operators) wait for a cycle
+    /// that finished after an event, not for a fixed time.
+    pub last_completed: u64,
 }
 
 /// Counters for `/metrics`.
@@ -363,6 +366,7 @@ impl Engine {
             .write()
             .unwrap_or_else(|p| p.into_inner());
         info.last_duration_ms = Some(started.elapsed().as_millis() as u64);
+        info.last_completed = info.last_completed.max(number);
         again
     }
 }

@@ -204,6 +204,9 @@ impl SymbolJob {
         if self.cancel_own_leftovers().await? {
             return Ok(SymbolOutcome::Again);
         }
+        if self.fill_not_yet_in_position() {
+            return Ok(SymbolOutcome::Again);
+        }
         let instrument = self.venue.instrument(&self.native).await?;
         let quote = self.venue.quote(&self.native).await?;
         let mut allowed = self.allowed;
@@ -266,7 +269,9 @@ impl SymbolJob {
                 plan_no,
                 step as u32,
             );
-            let outcome = self.execute(intent, plan_no, step as u32, &cid).await;
+            let outcome = self
+                .execute(intent, plan_no, step as u32, &cid, position)
+                .await;
             self.note_outcome(intent, &outcome, usd_per_unit);
             self.note_trading(intent, &outcome);
             match outcome? {
@@ -296,6 +301,7 @@ impl SymbolJob {
         plan_no: u64,
         step: u32,
         cid: &str,
+        position_before: Decimal,
     ) -> Result<Option<OrderAck>, VenueError> {
         let now = Utc::now();
         let dry = self.account.dry_run;
@@ -318,6 +324,7 @@ impl SymbolJob {
             venue_order_id: None,
             filled_qty: Decimal::ZERO,
             error: None,
+            position_before: Some(position_before),
             created_at: now,
             updated_at: now,
         };
@@ -469,6 +476,9 @@ impl SymbolJob {
     /// Resolves journal entries of this symbol whose outcome is unknown. Returns false when
     /// one is still unresolved (nothing new may be sent).
     async fn resolve_unknown(&self) -> Result<bool, VenueError> {
+        if cfg!(feature = "plant-replan-without-journal") {
+            return Ok(true);
+        }
         let pending = self.journal.unresolved(&self.account.name, &self.symbol);
         for entry in pending {
             match self
@@ -504,6 +514,34 @@ impl SymbolJob {
             }
         }
         Ok(true)
+    }
+
+    /// A venue may show an order filled (by its id, or in its answer) before its position
+    /// moves. Planning from such a position would order the same quantity again, so while our
+    /// latest fill of this symbol is recent and the position is still where it was before that
+    /// order, the symbol waits for a fresh snapshot. After `UNKNOWN_GRACE_SECS` the position is
+    /// trusted again (something else may have moved it: a manual trade, a liquidation).
+    fn fill_not_yet_in_position(&self) -> bool {
+        let since = Utc::now() - chrono::Duration::seconds(UNKNOWN_GRACE_SECS);
+        let Some(last) = self
+            .journal
+            .latest_fill(&self.account.name, &self.symbol, since)
+        else {
+            return false;
+        };
+        let Some(before) = last.position_before else {
+            return false;
+        };
+        let expected = before + last.filled_qty * last.side.sign();
+        if self.position == expected {
+            return false;
+        }
+        tracing::info!(
+            native = %self.native, client_order_id = %last.client_order_id,
+            position_qty = %self.position, expected_qty = %expected,
+            "the venue's position does not show our latest fill yet; holding the symbol"
+        );
+        true
     }
 
     async fn ensure_leverage(&self) {

@@ -23,6 +23,8 @@ enum Script {
     PlacedButUnknown,
     /// The request is lost before the venue sees it, and the client cannot tell.
     LostUnknown,
+    /// The venue already holds this id (our own earlier send) and answers "duplicate".
+    PlacedThenDuplicate,
     Reject(RejectKind),
 }
 
@@ -75,6 +77,14 @@ impl Venue for Scripted {
                 Err(VenueError::Unknown("timed out".into()))
             }
             Some(Script::LostUnknown) => Err(VenueError::Unknown("timed out".into())),
+            Some(Script::PlacedThenDuplicate) => {
+                self.inner.place_order(r).await?;
+                Err(VenueError::rejected(
+                    RejectKind::DuplicateClientId,
+                    "x",
+                    "scripted duplicate",
+                ))
+            }
             Some(Script::Reject(kind)) => {
                 Err(VenueError::rejected(kind, "x", "scripted rejection"))
             }
@@ -363,8 +373,32 @@ async fn repeated_read_failures_halt_and_back_off() {
     assert_eq!(w.health(), AccountHealth::Halted);
 }
 
+/// The executor's DuplicateClientId branch: the venue answers "duplicate" for an id it holds
+/// as our order; the order is looked up, verified and counted as placed, not as a refusal.
 #[tokio::test]
 async fn duplicate_id_counts_as_placed() {
+    let mut w = world(None);
+    w.venue
+        .script
+        .lock()
+        .unwrap()
+        .push_back(Script::PlacedThenDuplicate);
+    w.cycle_at(dec!(0.6)).await;
+    assert_eq!(w.placed().len(), 1);
+    let entry = w.journal.entries("t")[0].clone();
+    assert_eq!(
+        entry.status,
+        JournalStatus::Filled,
+        "the order the venue holds under our id is ours and filled: {entry:?}"
+    );
+    assert_eq!(w.position().await, dec!(0.1));
+    w.cycle_at(dec!(0.6)).await;
+    assert_eq!(w.placed().len(), 1, "nothing sent again");
+}
+
+/// A `sending` entry found at the venue is resolved by lookup before anything is placed.
+#[tokio::test]
+async fn a_sending_entry_is_resolved_by_lookup_first() {
     let mut w = world(None);
     w.cycle_at(dec!(0.6)).await;
     let cid = w.placed()[0].client_order_id.clone();

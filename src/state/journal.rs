@@ -84,6 +84,10 @@ pub struct JournalEntry {
     pub filled_qty: Decimal,
     #[serde(default)]
     pub error: Option<String>,
+    /// The venue position (venue units) the order was planned from: with `filled_qty` it says
+    /// where the position must be once the venue has counted the fill.
+    #[serde(default)]
+    pub position_before: Option<Decimal>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -237,6 +241,23 @@ impl Journal {
             .unwrap_or_default()
     }
 
+    /// The most recent entry of `symbol` with a fill, if it was updated after `since`.
+    pub fn latest_fill(
+        &self,
+        account: &str,
+        symbol: &str,
+        since: DateTime<Utc>,
+    ) -> Option<JournalEntry> {
+        let guard = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
+        guard
+            .get(account)?
+            .entries
+            .iter()
+            .filter(|e| e.symbol == symbol && !e.filled_qty.is_zero() && e.updated_at > since)
+            .max_by_key(|e| e.updated_at)
+            .cloned()
+    }
+
     /// All entries of an account, oldest first.
     pub fn entries(&self, account: &str) -> Vec<JournalEntry> {
         let guard = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
@@ -309,6 +330,7 @@ mod tests {
             venue_order_id: None,
             filled_qty: Decimal::ZERO,
             error: None,
+            position_before: None,
             created_at: Utc::now(),
             updated_at: Utc::now(),
         }

@@ -260,12 +260,20 @@ mod tests {
 
     #[test]
     fn depth_is_clamped() {
+        // Two full-weight sources at the same extreme sum beyond ±1: the sum is clamped.
         let cfg = config(
-            r#"[{"symbol": "ETHUSDT", "leverage": 1, "sources": [{"source": "a", "weight": 1}]}]"#,
+            r#"[{"symbol": "ETHUSDT", "leverage": 1, "sources": [{"source": "a", "weight": 1}, {"source": "b", "weight": 1}]},
+                {"symbol": "BTCUSDT", "leverage": 1, "sources": [{"source": "a", "weight": 1}, {"source": "b", "weight": 1}]}]"#,
             "{}",
         );
-        let signals = snapshot(vec![sig("a", "ETHUSDT", dec!(-1), None)]);
+        let signals = snapshot(vec![
+            sig("a", "ETHUSDT", dec!(-1), None),
+            sig("b", "ETHUSDT", dec!(-0.5), None),
+            sig("a", "BTCUSDT", dec!(0.8), None),
+            sig("b", "BTCUSDT", dec!(0.7), None),
+        ]);
         let t = compute(&cfg, &signals, &mut BTreeSet::new());
         assert_eq!(t["ETHUSDT"].depth, dec!(-1));
+        assert_eq!(t["BTCUSDT"].depth, dec!(1));
     }
 }

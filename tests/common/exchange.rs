@@ -56,6 +56,12 @@ pub struct Place<'a> {
     pub limit_price: Option<Decimal>,
     /// Fraction to fill (a PartialFill fault); `None` fills what is marketable.
     pub partial: Option<Decimal>,
+    /// The order is booked but reaches the position only later (an AcceptedNotInPosition
+    /// fault).
+    pub hold: bool,
+    /// The order is booked but neither its fill nor the order itself show for a while (a
+    /// LateEverywhere fault).
+    pub hide: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -82,6 +88,17 @@ pub enum Target {
 pub enum Fault {
     /// Answer with this 5xx status (the request has no effect).
     Status(u16),
+    /// Apply the request, then answer with this 5xx status.
+    AppliedThenStatus(u16),
+    /// Apply the request, then drop the connection without an answer.
+    AppliedThenReset,
+    /// Accept the order and show it by id at once, but move the position only after
+    /// `HOLD_READS` further reads (as venues whose position service lags the matching engine).
+    AcceptedNotInPosition,
+    /// Apply the order, drop the connection, and show neither the order (for `HIDE_READS`
+    /// reads) nor its fill in the position (for `HOLD_READS` reads): the window in which a
+    /// daemon that re-plans from the position without resolving its journal doubles.
+    LateEverywhere,
     /// Answer 429 with reset headers `reset_secs` ahead.
     RateLimit { reset_secs: u64 },
     /// Accept the order, then answer only after `delay_ms` (beyond the client's deadline).
@@ -98,7 +115,31 @@ pub struct Recorded {
     pub path_and_query: String,
     pub body: String,
     pub signature_ok: bool,
+    /// The client id of an order placement (empty when it carried none); `None` for other
+    /// requests.
+    pub placement: Option<String>,
 }
+
+/// One execution, as the exchange's trade log has it.
+#[derive(Clone, Debug)]
+pub struct Fill {
+    pub native: String,
+    pub client_id: String,
+    /// Signed: positive buys.
+    pub qty: Decimal,
+    /// The position after it, counting fills not yet booked into the position.
+    pub exposure: Decimal,
+}
+
+/// Reads after which a held order reaches the position.
+pub const HOLD_READS: u32 = 6;
+/// Reads after which a hidden order shows by id (after its fill reached the position, with
+/// room for a whole cycle's reads in between).
+pub const HIDE_READS: u32 = 40;
+/// Reads after which a hidden order's fill reaches the position: long enough to outlast the
+/// account's reducing-only spell after a lost answer, short of `HIDE_READS` by more than a
+/// cycle's reads, and all of it well inside the daemon's 15 s grace for unseen orders.
+pub const HIDE_POSITION_READS: u32 = 20;
 
 #[derive(Debug)]
 pub struct State {
@@ -114,8 +155,19 @@ pub struct State {
     pub next_id: u64,
     /// Text frames received per WebSocket connection.
     pub ws_sessions: Vec<Vec<String>>,
+    /// Stream logins the server accepted, and private subscriptions it acknowledged.
+    pub ws_logins: usize,
+    pub ws_subscriptions: usize,
     /// Largest |position| ever seen per symbol (overshoot checks).
     pub max_abs_position: BTreeMap<String, Decimal>,
+    /// Fills booked but not yet in the position: (symbol, signed quantity, reads left).
+    pub held: Vec<(String, Decimal, u32, std::time::Instant)>,
+    /// Orders booked but not yet visible: (order, reads left).
+    pub hidden: Vec<(MockOrder, u32, std::time::Instant)>,
+    /// Lot size per symbol, when the venue server knows it (partial fills stay on the grid).
+    pub lots: BTreeMap<String, Decimal>,
+    /// Every executed fill in order, a doubled order under a fresh id included.
+    pub fills: Vec<Fill>,
 }
 
 #[derive(Clone)]
@@ -134,7 +186,13 @@ impl MockExchange {
             requests: Vec::new(),
             next_id: 1,
             ws_sessions: Vec::new(),
+            ws_logins: 0,
+            ws_subscriptions: 0,
             max_abs_position: BTreeMap::new(),
+            held: Vec::new(),
+            hidden: Vec::new(),
+            lots: BTreeMap::new(),
+            fills: Vec::new(),
         })))
     }
 
@@ -156,13 +214,58 @@ impl MockExchange {
         s.faults.remove(idx).map(|(_, f)| f)
     }
 
-    pub fn record(&self, method: &str, path_and_query: &str, body: &str, signature_ok: bool) {
+    pub fn record(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: &str,
+        signature_ok: bool,
+        placement: Option<String>,
+    ) {
         self.lock().requests.push(Recorded {
             method: method.into(),
             path_and_query: path_and_query.into(),
             body: body.into(),
             signature_ok,
+            placement,
         });
+    }
+
+    /// One read has happened: held fills move closer to the position.
+    pub fn release_held(&self) {
+        let mut s = self.lock();
+        let mut due = Vec::new();
+        let now = std::time::Instant::now();
+        s.held.retain_mut(|(native, qty, left, until)| {
+            *left = left.saturating_sub(1);
+            if *left == 0 || now >= *until {
+                *left = 0;
+                due.push((native.clone(), *qty));
+            }
+            *left > 0
+        });
+        for (native, qty) in due {
+            *s.positions.entry(native).or_default() += qty;
+        }
+        let mut shown = Vec::new();
+        s.hidden.retain_mut(|(order, left, until)| {
+            *left = left.saturating_sub(1);
+            if *left == 0 || now >= *until {
+                *left = 0;
+                shown.push(order.clone());
+            }
+            *left > 0
+        });
+        for order in shown {
+            s.orders.insert(order.client_id.clone(), order);
+        }
+    }
+
+    /// The position including fills not yet booked into it: what the account is exposed to.
+    pub fn exposure(&self, native: &str) -> Decimal {
+        let s = self.lock();
+        let held: Decimal = s.held.iter().filter(|h| h.0 == native).map(|h| h.1).sum();
+        s.positions.get(native).copied().unwrap_or_default() + held
     }
 
     pub fn set_position(&self, native: &str, qty: Decimal) {
@@ -192,6 +295,8 @@ impl MockExchange {
             reduce_only,
             limit_price,
             partial,
+            hold,
+            hide,
         } = p;
         let mut s = self.lock();
         let Some(mark) = s.marks.get(native).copied() else {
@@ -220,18 +325,43 @@ impl MockExchange {
         let fill = if !marketable {
             Decimal::ZERO
         } else if let Some(f) = partial {
-            // Thousandths: fine enough for coin quantities, exact for contract counts.
-            (qty_to_fill * f)
-                .round_dp_with_strategy(3, rust_decimal::RoundingStrategy::ToZero)
-                .max(Decimal::ZERO)
-                .min(qty_to_fill)
+            // On the lot grid when the venue told us the lot, else in thousandths.
+            let raw = qty_to_fill * f;
+            let part = match s.lots.get(native) {
+                Some(lot) if !lot.is_zero() => (raw / lot).trunc() * lot,
+                _ => raw.round_dp_with_strategy(3, rust_decimal::RoundingStrategy::ToZero),
+            };
+            part.max(Decimal::ZERO).min(qty_to_fill)
         } else {
             qty_to_fill
         };
         let new_position = position + fill * side.sign();
-        s.positions.insert(native.to_string(), new_position);
+        if (hold || hide) && !fill.is_zero() {
+            let reads = if hide {
+                HIDE_POSITION_READS
+            } else {
+                HOLD_READS
+            };
+            // Also bounded in time, so that a daemon that is down (no reads) meets the order
+            // within its grace for unseen orders (15 s) once it is back.
+            let until = std::time::Instant::now() + std::time::Duration::from_secs(3);
+            s.held
+                .push((native.to_string(), fill * side.sign(), reads, until));
+        } else {
+            s.positions.insert(native.to_string(), new_position);
+        }
+        let held: Decimal = s.held.iter().filter(|h| h.0 == native).map(|h| h.1).sum();
+        let exposure = s.positions.get(native).copied().unwrap_or_default() + held;
+        if !fill.is_zero() {
+            s.fills.push(Fill {
+                native: native.to_string(),
+                client_id: client_id.to_string(),
+                qty: fill * side.sign(),
+                exposure,
+            });
+        }
         let peak = s.max_abs_position.entry(native.to_string()).or_default();
-        *peak = (*peak).max(new_position.abs());
+        *peak = (*peak).max(exposure.abs());
         let id = s.next_id;
         s.next_id += 1;
         let state = if fill == qty {
@@ -260,7 +390,12 @@ impl MockExchange {
             reduce_only,
             state,
         };
-        s.orders.insert(order.client_id.clone(), order.clone());
+        if hide {
+            let until = std::time::Instant::now() + std::time::Duration::from_secs(6);
+            s.hidden.push((order.clone(), HIDE_READS, until));
+        } else {
+            s.orders.insert(order.client_id.clone(), order.clone());
+        }
         Ok(order)
     }
 

@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod exchange;
+pub mod loopback;
+pub mod rig;
 pub mod validator;
 pub mod venues;
 
@@ -11,9 +13,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
+/// A number unique in this test process (file names).
+pub fn unique() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// A config directory with the given files (name -> contents).
@@ -38,7 +41,8 @@ pub fn write(dir: &Path, name: &str, text: &str) {
 
 pub struct Daemon {
     pub child: Child,
-    pub port: u16,
+    /// The port the daemon bound (it listens on port 0); read from its log once it is up.
+    port: std::sync::OnceLock<u16>,
     pub config_dir: PathBuf,
     pub state_dir: PathBuf,
     pub log: PathBuf,
@@ -50,9 +54,15 @@ impl Daemon {
     }
 
     pub fn start_with_env(config_dir: &Path, state_dir: &Path, env: &[(&str, &str)]) -> Daemon {
-        let port = free_port();
+        let d = Self::spawn(config_dir, state_dir, env);
+        d.wait_until("healthz answers", Duration::from_secs(20), |_| true);
+        d
+    }
+
+    /// Starts the daemon without waiting for it to answer (kills during start-up).
+    pub fn spawn(config_dir: &Path, state_dir: &Path, env: &[(&str, &str)]) -> Daemon {
         std::fs::create_dir_all(state_dir).expect("state dir");
-        let log = state_dir.join(format!("daemon-{port}.log"));
+        let log = state_dir.join(format!("daemon-{}-{}.log", std::process::id(), unique()));
         let log_file = std::fs::File::create(&log).expect("log file");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_trade-engine"));
         cmd.arg("run")
@@ -62,7 +72,7 @@ impl Daemon {
             .arg(state_dir)
             .arg("--log-format")
             .arg("json")
-            .env("TRADE_ENGINE__SERVER__LISTEN", format!("127.0.0.1:{port}"))
+            .env("TRADE_ENGINE__SERVER__LISTEN", "127.0.0.1:0")
             .env("RUST_LOG", "info,trade_engine=debug")
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("clone"))
@@ -71,22 +81,65 @@ impl Daemon {
             cmd.env(k, v);
         }
         let child = cmd.spawn().expect("spawn daemon");
-        let d = Daemon {
+        Daemon {
             child,
-            port,
+            port: std::sync::OnceLock::new(),
             config_dir: config_dir.to_path_buf(),
             state_dir: state_dir.to_path_buf(),
             log,
-        };
-        d.wait_until("healthz answers", Duration::from_secs(20), |_| true);
-        d
+        }
+    }
+
+    /// A daemon started by the test itself (e.g. under `sh` with lower limits), logging to `log`
+    /// and listening on port 0.
+    pub fn from_child(child: Child, config_dir: &Path, state_dir: &Path, log: PathBuf) -> Daemon {
+        Daemon {
+            child,
+            port: std::sync::OnceLock::new(),
+            config_dir: config_dir.to_path_buf(),
+            state_dir: state_dir.to_path_buf(),
+            log,
+        }
+    }
+
+    /// The `cycle` part of `/status`: (cycles started, last cycle finished).
+    pub fn cycles(&self) -> Option<(u64, u64)> {
+        let s = self.status()?;
+        Some((
+            s["cycle"]["number"].as_u64()?,
+            s["cycle"]["last_completed"].as_u64()?,
+        ))
+    }
+
+    /// Waits for a cycle that started after this call to finish: the observable moment at
+    /// which "nothing happened" can be checked.
+    pub fn wait_for_fresh_cycle(&self, timeout: Duration) {
+        let started = self.cycles().map(|c| c.0).unwrap_or(0);
+        self.wait_until("a cycle started after now to finish", timeout, |s| {
+            s["cycle"]["last_completed"]
+                .as_u64()
+                .is_some_and(|done| done > started)
+        });
+    }
+
+    /// The port from the daemon's "http server listening" log line, once it is there.
+    pub fn port(&self) -> Option<u16> {
+        if let Some(p) = self.port.get() {
+            return Some(*p);
+        }
+        let text = self.log_text();
+        let line = text.lines().find(|l| l.contains("http server listening"))?;
+        let v: Value = serde_json::from_str(line).ok()?;
+        let port = v["listen"].as_str()?.rsplit(':').next()?.parse().ok()?;
+        Some(*self.port.get_or_init(|| port))
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{}", self.port, path)
+        format!("http://127.0.0.1:{}{}", self.port().unwrap_or(0), path)
     }
 
     pub fn status(&self) -> Option<Value> {
+        self.port()?;
         let resp = reqwest::blocking_get(&self.url("/status"))?;
         serde_json::from_str(&resp).ok()
     }

@@ -161,14 +161,11 @@ async fn errors_deadline_size_cap_and_bad_json() {
         "{err}"
     );
 
+    // The server answers after 5 s: only a kept 1 s deadline turns that into a Timeout (no
+    // wall-clock assertion; the error says which deadline fired).
     *v.serve.lock().unwrap() = Serve::Slow(Duration::from_secs(5));
-    let started = Instant::now();
     let err = fetch_dump(&http, &cfg).await.unwrap_err();
     assert!(matches!(err, FetchError::Timeout { secs: 1, .. }), "{err}");
-    assert!(
-        started.elapsed() < Duration::from_millis(2500),
-        "deadline not kept"
-    );
 
     // 2 MiB of whitespace inside a valid document, against a 1 MiB cap.
     *v.serve.lock().unwrap() = Serve::Body(format!("{{{}}}", " ".repeat(2 * 1024 * 1024)));

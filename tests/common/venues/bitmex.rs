@@ -5,21 +5,16 @@
 //! fixtures in tests/fixtures/bitmex/, priced at the exchange's marks.
 #![allow(dead_code)]
 
-use crate::common::exchange::{
-    Fault, MockExchange, MockOrder, OrderState, Place, Reject, Side, Target,
-};
+use crate::common::exchange::{Fault, MockExchange, MockOrder, OrderState, Place, Reject, Side};
+use crate::common::loopback::{self, Applied, Request, Wire};
 use axum::body::Body;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, Response, Uri};
-use axum::Router;
-use hmac::{Hmac, Mac};
+use axum::http::{HeaderMap, Method, Response};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
-use sha2::Sha256;
 use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::broadcast;
 
 mod ws;
@@ -77,6 +72,14 @@ pub fn start(exchange: MockExchange) -> BitmexServer {
             instruments.insert(symbol, row);
         }
     }
+    {
+        let mut st = exchange.lock();
+        for (symbol, row) in &instruments {
+            if let Some(lot) = dec(&row["lotSize"]) {
+                st.lots.insert(symbol.clone(), lot);
+            }
+        }
+    }
     let (frames, _) = broadcast::channel(1024);
     let app = Arc::new(App {
         exchange,
@@ -84,8 +87,7 @@ pub fn start(exchange: MockExchange) -> BitmexServer {
         xbt_sats: Mutex::new(Decimal::ZERO),
         frames,
     });
-    let router = Router::new().fallback(handle).with_state(app.clone());
-    let rest = crate::common::exchange::serve_in_background(router);
+    let rest = loopback::serve(app.exchange.clone(), app.clone());
     let ws = ws::serve(app.clone());
     BitmexServer {
         app,
@@ -104,9 +106,17 @@ fn unix_now() -> u64 {
 }
 
 fn hmac_hex(message: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("hmac key");
-    mac.update(message.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
+    loopback::hmac_sha256_hex(SECRET, message)
+}
+
+/// What the realtime API's `authKeyExpires` signs.
+pub fn ws_string_to_sign(expires: &str) -> String {
+    format!("GET/realtime{expires}")
+}
+
+/// What BitMEX signs (checked against the shared vectors in tests/signing_vectors.rs).
+pub fn string_to_sign(method: &str, path_and_query: &str, expires: &str, body: &str) -> String {
+    format!("{method}{path_and_query}{expires}{body}")
 }
 
 /// A JSON number with the decimal's digits, as BitMEX sends money.
@@ -224,7 +234,7 @@ impl App {
         ]
     }
 
-    fn push(&self, table: &str, action: &str, data: Vec<Value>) {
+    pub fn push(&self, table: &str, action: &str, data: Vec<Value>) {
         let frame = json!({"table": table, "action": action, "data": data}).to_string();
         let _ = self.frames.send(frame);
     }
@@ -279,104 +289,94 @@ fn signature_problem(
             "HTTPError",
         ));
     }
-    let expected = hmac_hex(&format!("{method}{path_and_query}{expires}{body}"));
+    let expected = hmac_hex(&string_to_sign(
+        method.as_str(),
+        path_and_query,
+        &expires.to_string(),
+        body,
+    ));
     if get("api-signature") != expected {
         return Some(error(401, "Signature not valid.", "HTTPError"));
     }
     None
 }
 
-async fn handle(
-    State(app): State<Arc<App>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: String,
-) -> Response<Body> {
-    let path_and_query = uri
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| uri.path().to_string());
-    let problem = signature_problem(&method, &path_and_query, &headers, &body);
-    app.exchange
-        .record(method.as_str(), &path_and_query, &body, problem.is_none());
-    if let Some(answer) = problem {
-        return answer;
+impl Wire for App {
+    fn placement(&self, req: &Request) -> Option<String> {
+        (req.method == Method::POST && req.path == "/api/v1/order").then(|| {
+            let body = req.json().unwrap_or_default();
+            body["clOrdID"].as_str().unwrap_or("").to_string()
+        })
     }
-    let path = uri.path();
-    let target = match (&method, path) {
-        (&Method::POST, "/api/v1/order") => Target::Place,
-        (&Method::GET, _) => Target::Read,
-        _ => Target::Any,
-    };
-    let mut stall = None;
-    let mut partial = None;
-    match app.exchange.take_fault(target) {
-        Some(Fault::Status(code)) => {
-            return error(
-                code,
+
+    fn verify(&self, req: &Request) -> Result<(), Response<Body>> {
+        match signature_problem(&req.method, &req.path_and_query, &req.headers, &req.text()) {
+            Some(answer) => Err(answer),
+            None => Ok(()),
+        }
+    }
+
+    fn fault_frame(&self, fault: &Fault) -> Response<Body> {
+        match fault {
+            Fault::RateLimit { reset_secs } => {
+                let mut resp = error(
+                    429,
+                    &format!("Rate limit exceeded, retry in {reset_secs} seconds."),
+                    "RateLimitError",
+                );
+                let h = resp.headers_mut();
+                h.insert("x-ratelimit-remaining", 0.into());
+                h.insert("x-ratelimit-reset", (unix_now() + reset_secs).into());
+                resp
+            }
+            Fault::AuthFail => error(401, "Invalid API Key.", "HTTPError"),
+            Fault::Status(code) => error(
+                *code,
                 "The system is currently overloaded. Please try again later.",
                 "HTTPError",
-            )
+            ),
+            other => panic!("not an answer: {other:?}"),
         }
-        Some(Fault::RateLimit { reset_secs }) => {
-            let mut resp = error(
-                429,
-                &format!("Rate limit exceeded, retry in {reset_secs} seconds."),
-                "RateLimitError",
-            );
-            let h = resp.headers_mut();
-            h.insert("x-ratelimit-remaining", 0.into());
-            h.insert("x-ratelimit-reset", (unix_now() + reset_secs).into());
-            return resp;
-        }
-        Some(Fault::AuthFail) => return error(401, "Invalid API Key.", "HTTPError"),
-        Some(Fault::AcceptThenStall { delay_ms }) => stall = Some(delay_ms),
-        Some(Fault::PartialFill { fraction }) => partial = Some(fraction),
-        None => {}
     }
-    let query: BTreeMap<String, String> = uri
-        .query()
-        .map(|q| {
-            url::form_urlencoded::parse(q.as_bytes())
-                .into_owned()
-                .collect()
-        })
-        .unwrap_or_default();
-    let json_body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-    match (method, path) {
-        (Method::GET, "/api/v1/instrument") => {
-            let symbol = query.get("symbol").cloned().unwrap_or_default();
-            reply(
-                200,
-                Value::Array(app.instrument_row(&symbol).into_iter().collect()),
-            )
-        }
-        (Method::GET, "/api/v1/user/margin") => reply(200, Value::Array(app.margin_rows())),
-        (Method::GET, "/api/v1/position") => reply(200, Value::Array(app.position_rows())),
-        (Method::GET, "/api/v1/order") => list_orders(&app, &query),
-        (Method::POST, "/api/v1/order") => place(&app, &json_body, partial, stall).await,
-        (Method::DELETE, "/api/v1/order") => cancel(&app, &json_body),
-        (Method::PUT, "/api/v1/order") => amend(&app, &json_body),
-        (Method::POST, "/api/v1/position/leverage") => {
-            let symbol = json_body["symbol"].as_str().unwrap_or_default().to_string();
-            let leverage = dec(&json_body["leverage"]).unwrap_or_default();
-            {
-                let mut s = app.exchange.lock();
-                // BitMEX: 0.01–100 is isolated at that leverage, 0 is cross.
-                s.isolated.insert(symbol.clone(), !leverage.is_zero());
-                s.leverage.insert(symbol.clone(), leverage);
+
+    fn route(&self, req: &Request, applied: Applied) -> Response<Body> {
+        let app = self;
+        let query = req.params();
+        let json_body: Value = req.json().unwrap_or(Value::Null);
+        match (req.method.clone(), req.path.as_str()) {
+            (Method::GET, "/api/v1/instrument") => {
+                let symbol = query.get("symbol").cloned().unwrap_or_default();
+                reply(
+                    200,
+                    Value::Array(app.instrument_row(&symbol).into_iter().collect()),
+                )
             }
-            reply(200, app.position_row(&symbol))
+            (Method::GET, "/api/v1/user/margin") => reply(200, Value::Array(app.margin_rows())),
+            (Method::GET, "/api/v1/position") => reply(200, Value::Array(app.position_rows())),
+            (Method::GET, "/api/v1/order") => list_orders(app, &query),
+            (Method::POST, "/api/v1/order") => place(app, &json_body, applied),
+            (Method::DELETE, "/api/v1/order") => cancel(app, &json_body),
+            (Method::PUT, "/api/v1/order") => amend(app, &json_body),
+            (Method::POST, "/api/v1/position/leverage") => {
+                let symbol = json_body["symbol"].as_str().unwrap_or_default().to_string();
+                let leverage = dec(&json_body["leverage"]).unwrap_or_default();
+                {
+                    let mut s = app.exchange.lock();
+                    // BitMEX: 0.01–100 is isolated at that leverage, 0 is cross.
+                    s.isolated.insert(symbol.clone(), !leverage.is_zero());
+                    s.leverage.insert(symbol.clone(), leverage);
+                }
+                reply(200, app.position_row(&symbol))
+            }
+            (Method::POST, "/api/v1/position/isolate") => {
+                let symbol = json_body["symbol"].as_str().unwrap_or_default().to_string();
+                let enabled = json_body["enabled"].as_bool().unwrap_or(true);
+                app.exchange.lock().isolated.insert(symbol.clone(), enabled);
+                reply(200, app.position_row(&symbol))
+            }
+            (Method::GET, "/api/v1/trade/bucketed") => trade_bins(app, &query),
+            _ => error(404, "Not Found", "HTTPError"),
         }
-        (Method::POST, "/api/v1/position/isolate") => {
-            let symbol = json_body["symbol"].as_str().unwrap_or_default().to_string();
-            let enabled = json_body["enabled"].as_bool().unwrap_or(true);
-            app.exchange.lock().isolated.insert(symbol.clone(), enabled);
-            reply(200, app.position_row(&symbol))
-        }
-        (Method::GET, "/api/v1/trade/bucketed") => trade_bins(&app, &query),
-        _ => error(404, "Not Found", "HTTPError"),
     }
 }
 
@@ -401,12 +401,7 @@ fn list_orders(app: &App, query: &BTreeMap<String, String>) -> Response<Body> {
     reply(200, Value::Array(rows))
 }
 
-async fn place(
-    app: &App,
-    body: &Value,
-    partial: Option<Decimal>,
-    stall: Option<u64>,
-) -> Response<Body> {
+fn place(app: &App, body: &Value, applied: Applied) -> Response<Body> {
     let native = body["symbol"].as_str().unwrap_or_default();
     let side = match body["side"].as_str() {
         Some("Buy") => Side::Buy,
@@ -444,11 +439,15 @@ async fn place(
         client_id,
         reduce_only,
         limit_price,
-        partial,
+        partial: applied.partial,
+        hold: applied.hold,
+        hide: applied.hide,
     });
-    let answer = match result {
+    match result {
         Ok(order) => {
-            app.push_order(&order, "insert");
+            if !applied.hide {
+                app.push_order(&order, "insert");
+            }
             reply(200, order_row(&order))
         }
         Err(Reject::Duplicate) => error(400, "Duplicate clOrdID", "ValidationError"),
@@ -470,12 +469,7 @@ async fn place(
         }
         Err(Reject::InvalidQty) => error(400, "Invalid orderQty", "ValidationError"),
         Err(other) => error(400, &format!("Invalid order: {other:?}"), "ValidationError"),
-    };
-    if let Some(ms) = stall {
-        // The order is in the book; the answer comes too late for the client.
-        tokio::time::sleep(Duration::from_millis(ms)).await;
     }
-    answer
 }
 
 fn cancel(app: &App, body: &Value) -> Response<Body> {

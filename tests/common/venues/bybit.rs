@@ -5,18 +5,13 @@
 //! cursors) and pushes `order`/`execution`/`position` messages to subscribed streams.
 #![allow(dead_code)]
 
-use crate::common::exchange::{
-    serve_in_background, Fault, MockExchange, MockOrder, OrderState, Place, Reject, Side, Target,
-};
-use axum::body::Bytes;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use crate::common::exchange::{Fault, MockExchange, MockOrder, OrderState, Place, Reject, Side};
+use crate::common::loopback::{self, Applied, Request, Wire};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Router;
 use futures::{SinkExt, StreamExt};
-use hmac::{Hmac, Mac};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
-use sha2::Sha256;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -132,6 +127,11 @@ pub struct BybitServer {
 
 impl BybitServer {
     pub fn start(exchange: MockExchange) -> BybitServer {
+        for i in &INSTRUMENTS {
+            if let Some(step) = step_of(i.symbol) {
+                exchange.lock().lots.insert(i.symbol.into(), step);
+            }
+        }
         let extra = Arc::new(Mutex::new(Extra {
             margin_mode: "REGULAR_MARGIN".into(),
             ..Default::default()
@@ -142,7 +142,7 @@ impl BybitServer {
             push: broadcast::channel(1024).0,
         };
         let push = shared.push.clone();
-        let rest = serve_in_background(Router::new().fallback(handle).with_state(shared.clone()));
+        let rest = loopback::serve(exchange.clone(), Arc::new(shared.clone()));
         let ws = serve_ws(shared);
         BybitServer {
             exchange,
@@ -208,9 +208,17 @@ fn now_ms() -> i64 {
 }
 
 fn hmac_hex(message: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(message.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
+    loopback::hmac_sha256_hex(SECRET, message)
+}
+
+/// What the private stream's `auth` signs.
+pub fn ws_string_to_sign(expires: &str) -> String {
+    format!("GET/realtime{expires}")
+}
+
+/// What Bybit v5 signs (checked against the shared vectors in tests/signing_vectors.rs).
+pub fn string_to_sign(ts: &str, key: &str, recv_window: &str, payload: &str) -> String {
+    format!("{ts}{key}{recv_window}{payload}")
 }
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -241,7 +249,7 @@ fn signature_ok(h: &HeaderMap, method: &Method, query: &str, body: &[u8]) -> boo
     } else {
         String::from_utf8_lossy(body).to_string()
     };
-    hmac_hex(&format!("{ts}{key}{recv}{payload}")) == sign
+    hmac_hex(&string_to_sign(ts, key, recv, &payload)) == sign
 }
 
 fn limit_headers(remaining: u64, reset_ms: i64) -> [(&'static str, String); 3] {
@@ -274,75 +282,58 @@ fn ok(result: Value) -> Response {
     answer(0, "OK", result)
 }
 
-async fn handle(
-    axum::extract::State(s): axum::extract::State<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let path = uri.path().to_string();
-    let query = uri.query().unwrap_or("").to_string();
-    let public = path.starts_with("/v5/market/");
-    let signed = headers.contains_key("x-bapi-sign");
-    // Public market data needs no signature, but a signature that is sent must be right.
-    let sig_ok = if public && !signed {
-        true
-    } else {
-        signature_ok(&headers, &method, &query, &body)
-    };
-    let text = String::from_utf8_lossy(&body).to_string();
-    let pq = uri
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or(path.clone());
-    s.ex.record(method.as_str(), &pq, &text, sig_ok);
-    if method == Method::GET && !body.is_empty() {
-        return (StatusCode::FORBIDDEN, "GET with a body").into_response();
+impl Wire for Shared {
+    fn placement(&self, req: &Request) -> Option<String> {
+        (req.path == "/v5/order/create").then(|| {
+            let body = req.json().unwrap_or_default();
+            field(&body, "orderLinkId").unwrap_or("").to_string()
+        })
     }
-    let kind = if path == "/v5/order/create" {
-        Target::Place
-    } else if method == Method::GET {
-        Target::Read
-    } else {
-        Target::Any
-    };
-    let mut stall = None;
-    let mut partial = None;
-    match s.ex.take_fault(kind) {
-        Some(Fault::Status(code)) => {
-            return (StatusCode::from_u16(code).unwrap(), "fault").into_response()
+
+    fn verify(&self, req: &Request) -> Result<(), Response> {
+        // Public market data needs no signature, but a signature that is sent must be right.
+        let public =
+            req.path.starts_with("/v5/market/") && !req.headers.contains_key("x-bapi-sign");
+        if public || signature_ok(&req.headers, &req.method, &req.query, &req.body) {
+            Ok(())
+        } else {
+            Err(error(10004, "error sign! origin_string[...]"))
         }
-        Some(Fault::RateLimit { reset_secs }) => {
-            let mut resp = error(10006, "Too many visits!");
-            for (k, v) in limit_headers(0, now_ms() + reset_secs as i64 * 1000) {
-                resp.headers_mut().insert(k, v.parse().unwrap());
+    }
+
+    fn fault_frame(&self, fault: &Fault) -> Response {
+        match fault {
+            Fault::RateLimit { reset_secs } => {
+                let mut resp = error(10006, "Too many visits!");
+                for (k, v) in limit_headers(0, now_ms() + *reset_secs as i64 * 1000) {
+                    resp.headers_mut().insert(k, v.parse().unwrap());
+                }
+                resp
             }
-            return resp;
+            Fault::AuthFail => error(10003, "API key is invalid."),
+            Fault::Status(code) => (
+                StatusCode::from_u16(*code).unwrap_or(StatusCode::BAD_GATEWAY),
+                "fault",
+            )
+                .into_response(),
+            other => panic!("not an answer: {other:?}"),
         }
-        Some(Fault::AuthFail) => return error(10003, "API key is invalid."),
-        Some(Fault::AcceptThenStall { delay_ms }) => stall = Some(delay_ms),
-        Some(Fault::PartialFill { fraction }) => partial = Some(fraction),
-        None => {}
     }
-    if !sig_ok {
-        return error(10004, "error sign! origin_string[...]");
-    }
-    let q: HashMap<String, String> = url::form_urlencoded::parse(query.as_bytes())
-        .into_owned()
-        .collect();
-    let resp = if method == Method::GET {
-        get(&s, &path, &q)
-    } else {
-        match serde_json::from_slice::<Value>(&body) {
-            Ok(b) => post(&s, &path, &b, partial),
-            Err(_) => error(10001, "request body is not JSON"),
+
+    fn route(&self, req: &Request, applied: Applied) -> Response {
+        if req.method == Method::GET && !req.body.is_empty() {
+            return (StatusCode::FORBIDDEN, "GET with a body").into_response();
         }
-    };
-    if let Some(ms) = stall {
-        tokio::time::sleep(Duration::from_millis(ms)).await;
+        let q: HashMap<String, String> = req.params().into_iter().collect();
+        if req.method == Method::GET {
+            get(self, &req.path, &q)
+        } else {
+            match req.json() {
+                Some(b) => post(self, &req.path, &b, applied),
+                None => error(10001, "request body is not JSON"),
+            }
+        }
     }
-    resp
 }
 
 fn p<'a>(q: &'a HashMap<String, String>, k: &str) -> Option<&'a str> {
@@ -590,13 +581,13 @@ fn wire_qty(symbol: &str, s: Option<&str>) -> Option<Decimal> {
     (decimals <= step.normalize().scale() && (q % step).is_zero()).then_some(q)
 }
 
-fn post(s: &Shared, path: &str, b: &Value, partial: Option<Decimal>) -> Response {
+fn post(s: &Shared, path: &str, b: &Value, applied: Applied) -> Response {
     let symbol = field(b, "symbol").unwrap_or("");
     if path != "/v5/account/set-margin-mode" && field(b, "category") != Some(category_of(symbol)) {
         return error(10001, "params error: category does not match the symbol");
     }
     match path {
-        "/v5/order/create" => create(s, b, symbol, partial),
+        "/v5/order/create" => create(s, b, symbol, applied),
         "/v5/order/cancel" => match s.ex.cancel(field(b, "orderLinkId").unwrap_or("")) {
             Ok(o) => {
                 push_order(s, &o);
@@ -661,7 +652,7 @@ fn post(s: &Shared, path: &str, b: &Value, partial: Option<Decimal>) -> Response
     }
 }
 
-fn create(s: &Shared, b: &Value, symbol: &str, partial: Option<Decimal>) -> Response {
+fn create(s: &Shared, b: &Value, symbol: &str, applied: Applied) -> Response {
     let side = match field(b, "side") {
         Some("Buy") => Side::Buy,
         Some("Sell") => Side::Sell,
@@ -709,7 +700,9 @@ fn create(s: &Shared, b: &Value, symbol: &str, partial: Option<Decimal>) -> Resp
         client_id: link,
         reduce_only,
         limit_price,
-        partial,
+        partial: applied.partial,
+        hold: applied.hold,
+        hide: applied.hide,
     }) {
         Ok(o) => {
             s.extra
@@ -717,7 +710,9 @@ fn create(s: &Shared, b: &Value, symbol: &str, partial: Option<Decimal>) -> Resp
                 .unwrap()
                 .position_idx
                 .insert(o.client_id.clone(), idx);
-            push_order(s, &o);
+            if !applied.hide {
+                push_order(s, &o);
+            }
             ok(json!({"orderId": o.venue_id, "orderLinkId": o.client_id}))
         }
         Err(Reject::Duplicate) => error(110072, "OrderLinkedID is duplicate"),
@@ -777,7 +772,7 @@ fn auth_ok(args: &Value) -> bool {
     };
     args[0] == KEY
         && expires > now_ms()
-        && args[2].as_str() == Some(hmac_hex(&format!("GET/realtime{expires}")).as_str())
+        && args[2].as_str() == Some(hmac_hex(&ws_string_to_sign(&expires.to_string())).as_str())
 }
 
 async fn ws_session(tcp: tokio::net::TcpStream, s: Shared) {
@@ -809,9 +804,11 @@ async fn ws_session(tcp: tokio::net::TcpStream, s: Shared) {
                 let reply = match msg["op"].as_str() {
                     Some("auth") => {
                         authed = auth_ok(&msg["args"]);
+                        s.ex.lock().ws_logins += usize::from(authed);
                         json!({"success": authed, "ret_msg": if authed { "" } else { "Invalid sign" }, "op": "auth", "conn_id": conn_id, "req_id": req_id})
                     }
                     Some("subscribe") if authed => {
+                        s.ex.lock().ws_subscriptions += 1;
                         for t in msg["args"].as_array().into_iter().flatten().filter_map(Value::as_str) {
                             topics.insert(t.to_string());
                         }

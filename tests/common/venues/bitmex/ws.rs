@@ -3,7 +3,7 @@
 //! session's text frames in `State.ws_sessions`, and drops every connection when a session
 //! entry `["__drop__"]` is pushed.
 
-use super::{hmac_hex, now_iso, order_row, unix_now, App, KEY};
+use super::{hmac_hex, now_iso, order_row, unix_now, ws_string_to_sign, App, KEY};
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -35,7 +35,7 @@ fn ws_auth_ok(args: &Value) -> Result<(), &'static str> {
     if expires <= unix_now() {
         return Err("Invalid expires: expires is in the past.");
     }
-    if args[2].as_str() != Some(hmac_hex(&format!("GET/realtime{expires}")).as_str()) {
+    if args[2].as_str() != Some(hmac_hex(&ws_string_to_sign(&expires.to_string())).as_str()) {
         return Err("Signature not valid.");
     }
     Ok(())
@@ -87,7 +87,7 @@ async fn session(app: Arc<App>, tcp: tokio::net::TcpStream) {
                 let answers = match msg["op"].as_str() {
                     Some("authKeyExpires") if authed => vec![json!({"status": 400, "error": "Already authenticated", "meta": {}, "request": msg})],
                     Some("authKeyExpires") => match ws_auth_ok(&msg["args"]) {
-                        Ok(()) => { authed = true; vec![json!({"success": true, "request": msg})] }
+                        Ok(()) => { authed = true; app.exchange.lock().ws_logins += 1; vec![json!({"success": true, "request": msg})] }
                         Err(e) => vec![json!({"status": 401, "error": e, "meta": {}, "request": msg})],
                     },
                     Some("subscribe") => {
@@ -103,6 +103,7 @@ async fn session(app: Arc<App>, tcp: tokio::net::TcpStream) {
                                 continue;
                             }
                             out.push(json!({"success": true, "subscribe": topic, "request": msg}));
+                            if topic == "position" { app.exchange.lock().ws_subscriptions += 1; }
                             let (keys, data): (Vec<&str>, Vec<Value>) = match topic.as_str() {
                                 "order" => (vec!["orderID"], app.exchange.open_orders().iter().map(order_row).collect()),
                                 "execution" => (vec!["execID"], Vec::new()),

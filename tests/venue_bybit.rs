@@ -169,6 +169,8 @@ async fn open_orders_follow_cursors() {
                 reduce_only: false,
                 limit_price: Some(dec!(1000)),
                 partial: None,
+                hold: false,
+                hide: false,
             })
             .expect("resting order");
     }

@@ -71,8 +71,9 @@ pub struct Applied {
 pub trait Wire: Send + Sync + 'static {
     /// `Some(client id)` when the request places an order (empty id when it carries none).
     fn placement(&self, req: &Request) -> Option<String>;
-    /// `Err(answer)` for a request the venue would refuse as badly signed.
-    fn verify(&self, req: &Request) -> Result<(), Response>;
+    /// The venue's answer to a request it would refuse as badly signed; `None` when the
+    /// signature is right.
+    fn refuse_signature(&self, req: &Request) -> Option<Response>;
     /// The venue's answer for a fault that replaces the request's effect (5xx, 429, auth).
     fn fault_frame(&self, fault: &Fault) -> Response;
     /// The venue's answer to a verified request.
@@ -107,13 +108,13 @@ async fn handle<W: Wire>(
         headers,
         body,
     };
-    let verified = wire.verify(&req);
+    let refusal = wire.refuse_signature(&req);
     let placement = wire.placement(&req);
     ex.record(
         req.method.as_str(),
         &req.path_and_query,
         &req.text(),
-        verified.is_ok(),
+        refusal.is_none(),
         placement.clone(),
     );
     if req.method == Method::GET {
@@ -138,7 +139,7 @@ async fn handle<W: Wire>(
         Some(Fault::LateEverywhere) => applied.hide = true,
         _ => {}
     }
-    if let Err(answer) = verified {
+    if let Some(answer) = refusal {
         return answer;
     }
     let answer = wire.route(&req, applied);

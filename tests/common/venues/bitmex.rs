@@ -309,11 +309,8 @@ impl Wire for App {
         })
     }
 
-    fn verify(&self, req: &Request) -> Result<(), Response<Body>> {
-        match signature_problem(&req.method, &req.path_and_query, &req.headers, &req.text()) {
-            Some(answer) => Err(answer),
-            None => Ok(()),
-        }
+    fn refuse_signature(&self, req: &Request) -> Option<Response<Body>> {
+        signature_problem(&req.method, &req.path_and_query, &req.headers, &req.text())
     }
 
     fn fault_frame(&self, fault: &Fault) -> Response<Body> {

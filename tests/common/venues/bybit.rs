@@ -290,15 +290,12 @@ impl Wire for Shared {
         })
     }
 
-    fn verify(&self, req: &Request) -> Result<(), Response> {
+    fn refuse_signature(&self, req: &Request) -> Option<Response> {
         // Public market data needs no signature, but a signature that is sent must be right.
         let public =
             req.path.starts_with("/v5/market/") && !req.headers.contains_key("x-bapi-sign");
-        if public || signature_ok(&req.headers, &req.method, &req.query, &req.body) {
-            Ok(())
-        } else {
-            Err(error(10004, "error sign! origin_string[...]"))
-        }
+        let ok = public || signature_ok(&req.headers, &req.method, &req.query, &req.body);
+        (!ok).then(|| error(10004, "error sign! origin_string[...]"))
     }
 
     fn fault_frame(&self, fault: &Fault) -> Response {

@@ -40,6 +40,8 @@ fn market(cid: &str, native: &str, side: Side, qty: Decimal, reduce_only: bool) 
         kind: OrderKind::Market,
         price: None,
         reduce_only,
+        leverage: None,
+        margin_mode: None,
     }
 }
 
@@ -199,6 +201,8 @@ pub mod suite {
                 kind: OrderKind::Limit,
                 price: Some(price),
                 reduce_only: false,
+                leverage: None,
+                margin_mode: None,
             })
             .await
             .expect("limit");

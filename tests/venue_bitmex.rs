@@ -227,6 +227,8 @@ async fn the_stream_reports_fills_and_position_changes() {
             kind: OrderKind::Market,
             price: None,
             reduce_only: false,
+            leverage: None,
+            margin_mode: None,
         })
         .await
         .unwrap();

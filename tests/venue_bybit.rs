@@ -32,6 +32,8 @@ fn order(cid: &str, native: &str, side: Side, qty: Decimal) -> OrderRequest {
         kind: OrderKind::Market,
         price: None,
         reduce_only: false,
+        leverage: None,
+        margin_mode: None,
     }
 }
 

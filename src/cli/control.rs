@@ -161,6 +161,8 @@ pub async fn flatten(cli: &Cli, only: Option<&str>) -> Result<(), String> {
                 kind: OrderKind::Market,
                 price: None,
                 reduce_only: true,
+                leverage: None,
+                margin_mode: None,
             };
             match venue.place_order(&request).await {
                 Ok(ack) => println!(

@@ -7,8 +7,8 @@ mod wire;
 
 pub use instrument::{ContractKind, Instrument};
 pub use order::{
-    AccountValue, Candle, Fill, OpenOrder, OrderAck, OrderIntent, OrderKind, OrderRequest,
-    OrderStatus, Position, Quote, Side,
+    AccountValue, Candle, Fill, MarginMode, OpenOrder, OrderAck, OrderIntent, OrderKind,
+    OrderRequest, OrderStatus, Position, Quote, Side,
 };
 pub use symbol::Symbol;
 pub use wire::write_wire_name;

@@ -118,6 +118,19 @@ pub struct OrderRequest {
     pub kind: OrderKind,
     pub price: Option<Decimal>,
     pub reduce_only: bool,
+    /// Set when the venue takes leverage on each order (`Capabilities::leverage_on_order`:
+    /// KuCoin isolated, BloFin) instead of per symbol beforehand.
+    pub leverage: Option<Decimal>,
+    /// The margin mode the order is placed in, for venues that put it on each order.
+    pub margin_mode: Option<MarginMode>,
+}
+
+/// Cross or isolated margin, as every venue spells it after normalisation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MarginMode {
+    Cross,
+    Isolated,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

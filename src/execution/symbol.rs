@@ -342,6 +342,7 @@ impl SymbolJob {
             );
             return Ok(None);
         }
+        let on_order = self.venue.capabilities().leverage_on_order;
         let request = OrderRequest {
             client_order_id: cid.to_string(),
             native: self.native.clone(),
@@ -350,6 +351,8 @@ impl SymbolJob {
             kind: OrderKind::Market,
             price: None,
             reduce_only: intent.reduce_only,
+            leverage: on_order.then_some(self.leverage),
+            margin_mode: None,
         };
         tracing::info!(
             cycle = self.cycle,

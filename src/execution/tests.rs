@@ -434,6 +434,8 @@ async fn a_leftover_order_of_ours_is_cancelled_before_planning() {
             kind: OrderKind::Limit,
             price: Some(dec!(1000)),
             reduce_only: false,
+            leverage: None,
+            margin_mode: None,
         })
         .await
         .unwrap();
@@ -448,6 +450,8 @@ async fn a_leftover_order_of_ours_is_cancelled_before_planning() {
             kind: OrderKind::Limit,
             price: Some(dec!(1000)),
             reduce_only: false,
+            leverage: None,
+            margin_mode: None,
         })
         .await
         .unwrap();
@@ -570,6 +574,8 @@ async fn a_margin_refusal_holds_opening_orders_across_cycles_but_not_reductions(
             kind: OrderKind::Market,
             price: None,
             reduce_only: false,
+            leverage: None,
+            margin_mode: None,
         })
         .await
         .unwrap();

@@ -274,6 +274,8 @@ mod tests {
             kind: OrderKind::Market,
             price: None,
             reduce_only,
+            leverage: None,
+            margin_mode: None,
         }
     }
 

@@ -403,6 +403,8 @@ mod tests {
                 kind: OrderKind::Market,
                 price: None,
                 reduce_only: false,
+                leverage: None,
+                margin_mode: None,
             })
             .await
             .unwrap();

@@ -27,6 +27,8 @@ fn order(cid: &str, native: &str, side: Side, qty: Decimal, reduce_only: bool) -
         kind: OrderKind::Market,
         price: None,
         reduce_only,
+        leverage: None,
+        margin_mode: None,
     }
 }
 

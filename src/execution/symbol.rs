@@ -520,31 +520,34 @@ impl SymbolJob {
     }
 
     /// A venue may show an order filled (by its id, or in its answer) before its position
-    /// moves. Planning from such a position would order the same quantity again, so while our
-    /// latest fill of this symbol is recent and the position is still where it was before that
-    /// order, the symbol waits for a fresh snapshot. After `UNKNOWN_GRACE_SECS` the position is
-    /// trusted again (something else may have moved it: a manual trade, a liquidation).
+    /// moves. Planning from such a position would order the same quantity again, so while the
+    /// latest plan with a fill is recent and the position sits between where that plan started
+    /// and where its fills lead (not yet, or only partly, counted), the symbol waits for a fresh
+    /// snapshot. A position outside that range was moved by something else (a manual trade, a
+    /// liquidation) and is traded from; after `UNKNOWN_GRACE_SECS` the position is trusted again.
     fn fill_not_yet_in_position(&self) -> bool {
         let since = Utc::now() - chrono::Duration::seconds(UNKNOWN_GRACE_SECS);
-        let Some(last) = self
+        let plan = self
             .journal
-            .latest_fill(&self.account.name, &self.symbol, since)
-        else {
+            .latest_filled_plan(&self.account.name, &self.symbol, since);
+        let Some(start) = plan.iter().find_map(|e| e.position_before) else {
             return false;
         };
-        let Some(before) = last.position_before else {
-            return false;
-        };
-        let expected = before + last.filled_qty * last.side.sign();
-        if self.position == expected {
-            return false;
+        let expected = start
+            + plan
+                .iter()
+                .map(|e| e.filled_qty * e.side.sign())
+                .sum::<Decimal>();
+        let (low, high) = (start.min(expected), start.max(expected));
+        let pending = self.position != expected && low <= self.position && self.position <= high;
+        if pending {
+            tracing::info!(
+                native = %self.native, plan = plan[0].plan,
+                position_qty = %self.position, expected_qty = %expected,
+                "the venue's position does not show our latest fills yet; holding the symbol"
+            );
         }
-        tracing::info!(
-            native = %self.native, client_order_id = %last.client_order_id,
-            position_qty = %self.position, expected_qty = %expected,
-            "the venue's position does not show our latest fill yet; holding the symbol"
-        );
-        true
+        pending
     }
 
     async fn ensure_leverage(&self) {

@@ -241,21 +241,31 @@ impl Journal {
             .unwrap_or_default()
     }
 
-    /// The most recent entry of `symbol` with a fill, if it was updated after `since`.
-    pub fn latest_fill(
+    /// The entries of the plan of `symbol` that holds the most recent fill, if that fill was
+    /// recorded after `since` (oldest step first).
+    pub fn latest_filled_plan(
         &self,
         account: &str,
         symbol: &str,
         since: DateTime<Utc>,
-    ) -> Option<JournalEntry> {
+    ) -> Vec<JournalEntry> {
         let guard = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
-        guard
-            .get(account)?
-            .entries
-            .iter()
-            .filter(|e| e.symbol == symbol && !e.filled_qty.is_zero() && e.updated_at > since)
+        let Some(journal) = guard.get(account) else {
+            return Vec::new();
+        };
+        let of_symbol = || journal.entries.iter().filter(|e| e.symbol == symbol);
+        let Some(latest) = of_symbol()
+            .filter(|e| !e.filled_qty.is_zero() && e.updated_at > since)
             .max_by_key(|e| e.updated_at)
+        else {
+            return Vec::new();
+        };
+        let mut plan: Vec<JournalEntry> = of_symbol()
+            .filter(|e| e.plan == latest.plan)
             .cloned()
+            .collect();
+        plan.sort_by_key(|e| e.step);
+        plan
     }
 
     /// All entries of an account, oldest first.

@@ -68,7 +68,10 @@ fn page_and_assets_come_from_the_binary_and_load_nothing_from_elsewhere() {
         // An offline server has no CDN: the only absolute URL allowed is the SVG namespace.
         let body = body.replace("http://www.w3.org/2000/svg", "");
         for scheme in ["http:", "https:", "=\"//", "url("] {
-            assert!(!body.contains(scheme), "{path} may load from elsewhere ({scheme})");
+            assert!(
+                !body.contains(scheme),
+                "{path} may load from elsewhere ({scheme})"
+            );
         }
     }
     let (status, _, body) = get(&d.url("/history"));
@@ -297,7 +300,11 @@ fn the_page_shows_accounts_and_symbols_and_follows_a_signal_change() {
     );
 
     // The same page, not reloaded, follows the daemon.
-    write(cfg.path(), "signals/manual.json", r#"{"BTCUSDT": {"depth": -0.25}}"#);
+    write(
+        cfg.path(),
+        "signals/manual.json",
+        r#"{"BTCUSDT": {"depth": -0.25}}"#,
+    );
     let s = d.wait_until("BTC flipped", WAIT, |s| {
         symbol(s, "sim-a", "BTCUSDT").is_some_and(|b| {
             b["position_qty"].as_str().unwrap_or("").starts_with('-')
@@ -311,7 +318,10 @@ fn the_page_shows_accounts_and_symbols_and_follows_a_signal_change() {
         &btc,
     );
 
-    assert_eq!(page.eval("document.body.dataset.scriptErrors ?? null"), Value::Null);
+    assert_eq!(
+        page.eval("document.body.dataset.scriptErrors ?? null"),
+        Value::Null
+    );
     assert!(
         page.errors.is_empty(),
         "the page logged errors: {:#?}",

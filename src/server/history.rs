@@ -174,7 +174,10 @@ mod tests {
         let h = History::default();
         let now = Utc::now();
         for cycle in 0..(MAX_POINTS as u64 + 50) {
-            h.record(now, &report(cycle, &[("BTC", dec!(1), Decimal::from(cycle))]));
+            h.record(
+                now,
+                &report(cycle, &[("BTC", dec!(1), Decimal::from(cycle))]),
+            );
         }
         let points = &h.series()[0].points;
         assert_eq!(points.len(), MAX_POINTS);
@@ -189,11 +192,18 @@ mod tests {
     fn old_points_and_dropped_symbols_age_out() {
         let h = History::default();
         let start = Utc::now();
-        h.record(start, &report(1, &[("BTC", dec!(1), dec!(0)), ("ETH", dec!(1), dec!(0))]));
+        h.record(
+            start,
+            &report(1, &[("BTC", dec!(1), dec!(0)), ("ETH", dec!(1), dec!(0))]),
+        );
         let later = start + Duration::hours(KEEP_HOURS) + Duration::minutes(1);
         h.record(later, &report(2, &[("BTC", dec!(1), dec!(1))]));
         let s = h.series();
-        assert_eq!(s.len(), 1, "ETH is no longer reported and its points are old");
+        assert_eq!(
+            s.len(),
+            1,
+            "ETH is no longer reported and its points are old"
+        );
         assert_eq!(s[0].points.len(), 1);
         assert_eq!(s[0].points[0].t, later);
     }

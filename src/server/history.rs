@@ -100,14 +100,18 @@ pub fn spawn_sampler(handles: EngineHandles, history: std::sync::Arc<History>) {
     runtime.spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut recorded = None;
         loop {
             tick.tick().await;
+            // Only a cycle that has finished, and once: the status is not built for nothing.
             let finished = handles
                 .cycle
                 .read()
-                .map(|c| c.last_duration_ms.is_some())
-                .unwrap_or(false);
-            if finished {
+                .ok()
+                .filter(|c| c.last_duration_ms.is_some())
+                .map(|c| c.number);
+            if finished.is_some() && finished != recorded {
+                recorded = finished;
                 history.record(Utc::now(), &super::build_status(&handles));
             }
         }

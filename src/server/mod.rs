@@ -1,7 +1,10 @@
-//! The HTTP surface: `/healthz`, `/status`, `/metrics`, and `POST /webhook/<source>`.
+//! The HTTP surface: `/healthz`, `/status`, `/metrics`, `POST /webhook/<source>`, and the
+//! read-only status page at `/` (with `/history` for its chart).
 
 mod health;
+mod history;
 mod listener;
+mod page;
 mod rate_limit;
 mod status;
 pub mod webhook;
@@ -24,6 +27,13 @@ pub struct AppState {
     pub engine: EngineHandles,
     pub webhooks: Arc<WebhookSources>,
     limiter: Arc<rate_limit::RateLimiter>,
+    history: Arc<history::History>,
+}
+
+impl FromRef<AppState> for Arc<history::History> {
+    fn from_ref(state: &AppState) -> Arc<history::History> {
+        state.history.clone()
+    }
 }
 
 impl FromRef<AppState> for EngineHandles {
@@ -33,12 +43,19 @@ impl FromRef<AppState> for EngineHandles {
 }
 
 pub fn router(engine: EngineHandles, webhooks: Arc<WebhookSources>) -> Router {
+    let history = Arc::new(history::History::default());
+    history::spawn_sampler(engine.clone(), history.clone());
     let state = AppState {
         engine,
         webhooks,
         limiter: Arc::default(),
+        history,
     };
     Router::new()
+        .route("/", get(page::index))
+        .route("/page/app.js", get(page::script))
+        .route("/page/style.css", get(page::style))
+        .route("/history", get(history_json))
         .route("/healthz", get(health::healthz))
         .route("/status", get(status))
         .route("/metrics", get(metrics))
@@ -48,6 +65,10 @@ pub fn router(engine: EngineHandles, webhooks: Arc<WebhookSources>) -> Router {
 
 async fn status(State(handles): State<EngineHandles>) -> Json<StatusReport> {
     Json(build_status(&handles))
+}
+
+async fn history_json(State(history): State<Arc<history::History>>) -> impl IntoResponse {
+    Json(history.series())
 }
 
 async fn metrics(State(handles): State<EngineHandles>) -> impl IntoResponse {

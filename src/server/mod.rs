@@ -2,6 +2,7 @@
 
 mod health;
 mod listener;
+mod metrics;
 mod rate_limit;
 mod status;
 pub mod webhook;
@@ -52,8 +53,8 @@ async fn status(State(handles): State<EngineHandles>) -> Json<StatusReport> {
 
 async fn metrics(State(handles): State<EngineHandles>) -> impl IntoResponse {
     (
-        [("content-type", "text/plain; version=0.0.4")],
-        handles.metrics.render(),
+        [("content-type", metrics::CONTENT_TYPE)],
+        metrics::render(&handles),
     )
 }
 

@@ -103,6 +103,7 @@ pub async fn run(cli: &Cli) -> Result<(), String> {
     let handles = engine.handles();
     // Sources count into the same `/metrics` as the engine.
     let mut sources = SourceManager::new(book.clone(), handles.metrics.clone());
+    handles.metrics.follow_signals(book.clone());
     sources.apply(&config_rx.borrow());
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);

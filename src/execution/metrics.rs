@@ -3,6 +3,7 @@
 //! kept here: the server reads them from `/status`'s sources at scrape time, so they can never
 //! disagree with `/status`.
 
+use crate::signals::SignalBook;
 use crate::state::cache::AccountState;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -12,12 +13,11 @@ use prometheus_client::registry::{Registry, Unit};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Label pairs; a `Vec` keeps the families free of one struct per label set.
 pub type Labels = Vec<(&'static str, String)>;
 
-#[derive(Debug)]
 pub struct Metrics {
     pub cycles: AtomicU64,
     pub orders_sent: AtomicU64,
@@ -39,6 +39,16 @@ pub struct Metrics {
     pub webhook_requests: Family<Labels, Counter>,
     /// Consecutive cycles each (account, symbol) ended at least one lot away from its target.
     drift_cycles: Mutex<HashMap<(String, String), u64>>,
+    /// The signal book, read at scrape time for each source's signal age.
+    signals: OnceLock<Arc<SignalBook>>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics")
+            .field("cycles", &self.cycles)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for Metrics {
@@ -58,6 +68,7 @@ impl Default for Metrics {
             config_reloads: Family::default(),
             webhook_requests: Family::default(),
             drift_cycles: Mutex::default(),
+            signals: OnceLock::new(),
         }
     }
 }
@@ -201,6 +212,15 @@ impl Metrics {
         // Writing to a String cannot fail.
         let _ = encode(&mut out, &r);
         out
+    }
+
+    /// Lets `/metrics` report signal ages (the daemon sets it once at start).
+    pub fn follow_signals(&self, book: Arc<SignalBook>) {
+        let _ = self.signals.set(book);
+    }
+
+    pub fn signal_book(&self) -> Option<&Arc<SignalBook>> {
+        self.signals.get()
     }
 
     /// Consecutive off-target cycles of one (account, symbol); 0 when unknown.

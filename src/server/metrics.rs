@@ -147,6 +147,29 @@ pub fn render(handles: &EngineHandles) -> String {
         drift_cycles,
     );
 
+    let age = gauge_family();
+    if let Some(book) = handles.metrics.signal_book() {
+        let now = chrono::Utc::now();
+        for source in &config.engine.sources {
+            let newest = book
+                .source_signals(&source.name)
+                .and_then(|signals| signals.values().map(|s| s.ts).max());
+            if let Some(ts) = newest {
+                age.get_or_create(&vec![
+                    ("source", source.name.clone()),
+                    ("kind", source.kind.clone()),
+                ])
+                .set((now - ts).num_milliseconds().max(0) as f64 / 1000.0);
+            }
+        }
+    }
+    r.register_with_unit(
+        "signal_age",
+        "Time since a source's newest signal changed (absent while a source holds none).",
+        Unit::Seconds,
+        age,
+    );
+
     let mut out = String::new();
     // Writing to a String cannot fail.
     let _ = encode(&mut out, &r);

@@ -196,6 +196,7 @@ fn metrics_parse_name_what_alerts_need_and_follow_trades_and_reloads() {
     let filled = [("venue", "sim"), ("outcome", "filled")];
     assert!(value(&s, "trade_engine_orders_total", &filled).is_some_and(|v| v >= 1.0));
     assert!(value(&s, "trade_engine_last_cycle_timestamp_seconds", &[]).unwrap() > 1.7e9);
+    assert!(value(&s, "trade_engine_cycle_duration_seconds_count", &[]).unwrap() >= 1.0);
     let source = [("source", "manual"), ("kind", "file")];
     assert!(value(&s, "trade_engine_signal_age_seconds", &source).is_some());
 

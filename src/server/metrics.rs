@@ -40,6 +40,7 @@ pub fn render(handles: &EngineHandles) -> String {
     let config = handles.config.borrow().clone();
     let mut r = Registry::with_prefix("trade_engine");
     handles.metrics.register(&mut r);
+    crate::venue::http::metrics::venue_metrics().register(&mut r);
 
     r.register(
         "build",

@@ -200,6 +200,47 @@ fn metrics_parse_name_what_alerts_need_and_follow_trades_and_reloads() {
     let source = [("source", "manual"), ("kind", "file")];
     assert!(value(&s, "trade_engine_signal_age_seconds", &source).is_some());
 
+    // Every metric the shipped dashboard and alert rules use is one the daemon declares.
+    let text = reqwest::blocking_get(&d.url("/metrics")).unwrap();
+    let mut declared: BTreeSet<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .map(String::from)
+        .collect();
+    // Venue request families appear once a venue is talked to (the sim venue is not); a
+    // unit test in src/venue/http keeps this list in step with what they render.
+    declared.extend(
+        trade_engine::venue::http::metrics::FAMILIES
+            .iter()
+            .chain(&trade_engine::execution::metrics::LABELLED_FAMILIES)
+            .map(|f| format!("trade_engine_{f}")),
+    );
+    for file in ["grafana-dashboard.json", "prometheus-alerts.yml"] {
+        let path = format!("{}/contrib/{file}", env!("CARGO_MANIFEST_DIR"));
+        let shipped = std::fs::read_to_string(&path).unwrap();
+        if file.ends_with(".json") {
+            serde_json::from_str::<serde_json::Value>(&shipped).expect("dashboard is JSON");
+        }
+        let mut rest = shipped.as_str();
+        while let Some(i) = rest.find("trade_engine_") {
+            rest = &rest[i..];
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
+            let name = &rest[..end];
+            rest = &rest[end..];
+            let known = std::iter::once(name)
+                .chain(
+                    ["_total", "_bucket", "_sum", "_count", "_info"]
+                        .iter()
+                        .filter_map(|x| name.strip_suffix(x)),
+                )
+                .any(|f| declared.contains(f));
+            assert!(known, "{file} uses {name}, which /metrics does not declare");
+        }
+    }
+
     // A signal change moves the position gauge.
     write(
         cfg.path(),

@@ -15,6 +15,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
+/// The labelled families, as named in `/metrics` (without the `trade_engine_` prefix): they
+/// appear once something is counted, so tests of the shipped dashboard read them from here.
+pub const LABELLED_FAMILIES: [&str; 4] = [
+    "orders",
+    "venue_errors",
+    "config_reloads",
+    "webhook_requests",
+];
+
 /// Label pairs; a `Vec` keeps the families free of one struct per label set.
 pub type Labels = Vec<(&'static str, String)>;
 
@@ -53,7 +62,7 @@ impl std::fmt::Debug for Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        Metrics {
+        let metrics = Metrics {
             cycles: AtomicU64::default(),
             orders_sent: AtomicU64::default(),
             orders_filled: AtomicU64::default(),
@@ -69,7 +78,15 @@ impl Default for Metrics {
             webhook_requests: Family::default(),
             drift_cycles: Mutex::default(),
             signals: OnceLock::new(),
+        };
+        // Present from the start at 0: `increase()` needs a sample before the first refusal,
+        // or the first refused reload would never alert.
+        for outcome in ["ok", "refused"] {
+            metrics
+                .config_reloads
+                .get_or_create(&vec![("outcome", outcome.into())]);
         }
+        metrics
     }
 }
 
@@ -264,6 +281,25 @@ mod tests {
         assert_eq!(m.drift_cycles("main", "BTCUSDT"), 0);
         m.end_cycle(0.1, &accounts(dec!(0.009)));
         assert_eq!(m.drift_cycles("main", "BTCUSDT"), 1);
+    }
+
+    #[test]
+    fn labelled_families_render_once_used() {
+        let m = Metrics::default();
+        m.order("sim", "sent");
+        m.venue_error("sim", "transport");
+        m.webhook_request("tv", 200);
+        let text = m.render();
+        for family in LABELLED_FAMILIES {
+            assert!(
+                text.contains(&format!("# TYPE trade_engine_{family} counter\n")),
+                "{family} not in\n{text}"
+            );
+        }
+        // Config reloads show before the first one, so the first refusal can alert.
+        assert!(Metrics::default()
+            .render()
+            .contains("trade_engine_config_reloads_total{outcome=\"refused\"} 0\n"));
     }
 
     #[test]

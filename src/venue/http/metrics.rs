@@ -12,6 +12,17 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 type Labels = Vec<(&'static str, String)>;
+
+/// The families registered here, as named in `/metrics` (without the `trade_engine_` prefix).
+/// They appear only once a venue has been talked to, so tests checking the shipped dashboard
+/// against a sim-only daemon read the names from here.
+pub const FAMILIES: [&str; 5] = [
+    "venue_request_duration_seconds",
+    "rate_limit_wait_seconds",
+    "venue_rate_limited",
+    "circuit_breaker_refusals",
+    "circuit_breaker_open",
+];
 type FloatCounter = Counter<f64, AtomicU64>;
 
 fn latency_histogram() -> Histogram {

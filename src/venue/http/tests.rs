@@ -240,4 +240,10 @@ async fn latency_rate_limit_refusals_and_the_open_breaker_show_in_metrics() {
         assert!(text.contains(&line), "{line} not in\n{text}");
     }
     assert!(text.contains("trade_engine_rate_limit_wait_seconds_total{venue=\"t-metrics\"}"));
+    for family in metrics::FAMILIES {
+        assert!(
+            text.contains(&format!("# TYPE trade_engine_{family} ")),
+            "{family} not declared"
+        );
+    }
 }

@@ -84,7 +84,8 @@ impl Default for Metrics {
         for outcome in ["ok", "refused"] {
             metrics
                 .config_reloads
-                .get_or_create(&vec![("outcome", outcome.into())]);
+                .get_or_create(&vec![("outcome", outcome.into())])
+                .inc_by(0);
         }
         metrics
     }

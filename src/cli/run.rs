@@ -71,7 +71,9 @@ pub async fn run(cli: &Cli) -> Result<(), String> {
         "http server listening"
     );
     let (hup_tx, hup_rx) = mpsc::channel(4);
-    let config_rx = spawn_reloader(Arc::new(config), hup_rx);
+    // One set of counters for the whole daemon: the reloader counts into it before the engine exists.
+    let metrics = Arc::new(crate::execution::Metrics::default());
+    let config_rx = spawn_reloader(Arc::new(config), hup_rx, metrics.clone());
 
     let unrebuildable: Vec<String> = config_rx
         .borrow()
@@ -96,10 +98,12 @@ pub async fn run(cli: &Cli) -> Result<(), String> {
         targets_rx,
         cache,
         journal,
-    );
+    )
+    .with_metrics(metrics);
     let handles = engine.handles();
     // Sources count into the same `/metrics` as the engine.
     let mut sources = SourceManager::new(book.clone(), handles.metrics.clone());
+    handles.metrics.follow_signals(book.clone());
     sources.apply(&config_rx.borrow());
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);

@@ -2,6 +2,7 @@
 //! atomically, an invalid one is refused and the last good set stays in force.
 
 use super::{ConfigError, ConfigFile, ConfigSet};
+use crate::execution::Metrics;
 use crate::fswatch::watch_files;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +12,7 @@ use tokio::sync::{mpsc, watch};
 pub fn spawn_reloader(
     initial: Arc<ConfigSet>,
     mut force: mpsc::Receiver<()>,
+    metrics: Arc<Metrics>,
 ) -> watch::Receiver<Arc<ConfigSet>> {
     let (tx, rx) = watch::channel(initial.clone());
     tokio::spawn(async move {
@@ -40,6 +42,7 @@ pub fn spawn_reloader(
             .await;
             match loaded {
                 Ok(Ok(new)) => {
+                    metrics.config_reload("ok");
                     mapping_present = new.path_of(ConfigFile::Mapping).exists();
                     let summary = new.diff_summary(&current);
                     for w in &new.warnings {
@@ -63,6 +66,7 @@ pub fn spawn_reloader(
                     }
                 }
                 Ok(Err(e)) => {
+                    metrics.config_reload("refused");
                     tracing::error!(reason, error = %e, "config refused; the last good config stays in force");
                 }
                 Err(e) => tracing::error!(error = %e, "config reload task failed"),

@@ -2,6 +2,7 @@
 
 use super::account::{AccountRuntime, AccountWork};
 use super::conditions::{Conditions, KillSwitchWatch};
+pub use super::metrics::Metrics;
 use crate::config::{AccountConfig, ConfigSet, Credential};
 use crate::state::{ExecutionCache, Journal, KillSwitch};
 use crate::targets::TargetBook;
@@ -10,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch, Mutex};
@@ -28,64 +29,6 @@ pub struct CycleInfo {
     /// The number of the last cycle that finished: tests (and operators) wait for a cycle
     /// that finished after an event, not for a fixed time.
     pub last_completed: u64,
-}
-
-/// Counters for `/metrics`.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    pub cycles: AtomicU64,
-    pub orders_sent: AtomicU64,
-    pub orders_filled: AtomicU64,
-    pub orders_rejected: AtomicU64,
-    pub orders_unknown: AtomicU64,
-    pub symbol_errors: AtomicU64,
-    /// Polls of a `bittensor_sn8` source whose API key the validator refused (401/403).
-    pub sn8_auth_refusals: AtomicU64,
-}
-
-impl Metrics {
-    pub fn render(&self) -> String {
-        let line = |name: &str, help: &str, v: &AtomicU64| {
-            format!(
-                "# HELP trade_engine_{name} {help}\n# TYPE trade_engine_{name} counter\ntrade_engine_{name} {}\n",
-                v.load(Ordering::Relaxed)
-            )
-        };
-        [
-            line("cycles_total", "Cycles run.", &self.cycles),
-            line(
-                "orders_sent_total",
-                "Orders sent to venues.",
-                &self.orders_sent,
-            ),
-            line(
-                "orders_filled_total",
-                "Orders reported filled.",
-                &self.orders_filled,
-            ),
-            line(
-                "orders_rejected_total",
-                "Orders refused by venues.",
-                &self.orders_rejected,
-            ),
-            line(
-                "orders_unknown_total",
-                "Orders whose outcome was unknown after sending.",
-                &self.orders_unknown,
-            ),
-            line(
-                "symbol_errors_total",
-                "Symbol-level errors.",
-                &self.symbol_errors,
-            ),
-            line(
-                "sn8_auth_refusals_total",
-                "Polls of a bittensor_sn8 source whose API key the validator refused (HTTP 401/403).",
-                &self.sn8_auth_refusals,
-            ),
-        ]
-        .concat()
-    }
 }
 
 /// What other parts of the daemon (server, CLI) read from the engine.
@@ -152,6 +95,13 @@ impl Engine {
 
     pub fn with_venue_factory(mut self, factory: VenueFactory) -> Engine {
         self.factory = Some(factory);
+        self
+    }
+
+    /// Counts into `metrics` instead of a fresh set (the daemon shares one set with the
+    /// config reloader, which starts before the engine).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Engine {
+        self.handles.metrics = metrics;
         self
     }
 
@@ -365,8 +315,13 @@ impl Engine {
             .cycle
             .write()
             .unwrap_or_else(|p| p.into_inner());
-        info.last_duration_ms = Some(started.elapsed().as_millis() as u64);
+        let elapsed = started.elapsed();
+        info.last_duration_ms = Some(elapsed.as_millis() as u64);
         info.last_completed = info.last_completed.max(number);
+        drop(info);
+        self.handles
+            .metrics
+            .end_cycle(elapsed.as_secs_f64(), &self.handles.cache.all());
         again
     }
 }

@@ -7,6 +7,7 @@ pub mod conditions;
 mod cooldown;
 mod engine;
 pub mod health;
+pub mod metrics;
 pub mod planner;
 pub mod sizing;
 mod symbol;

@@ -115,6 +115,7 @@ impl SymbolJob {
             }
             Err(e) => {
                 self.metrics.symbol_errors.fetch_add(1, Ordering::Relaxed);
+                self.metrics.venue_error(&self.account.venue, e.kind_name());
                 let message = e.to_string();
                 self.cache
                     .update_symbol(&self.account.name, &self.symbol, |s| {
@@ -361,6 +362,7 @@ impl SymbolJob {
             reduce_only = intent.reduce_only, purpose = %intent.purpose, "sending order"
         );
         self.metrics.orders_sent.fetch_add(1, Ordering::Relaxed);
+        self.metrics.order(&self.account.venue, "sent");
         let result = self.venue.place_order(&request).await;
         let outcome = match result {
             Ok(ack) => Ok(ack),
@@ -383,6 +385,7 @@ impl SymbolJob {
             }
             Err(e @ VenueError::Unknown(_)) => {
                 self.metrics.orders_unknown.fetch_add(1, Ordering::Relaxed);
+                self.metrics.order(&self.account.venue, "unknown");
                 tracing::warn!(client_order_id = %cid, error = %e, "order outcome unknown; looking it up");
                 match self.venue.order_by_client_id(&self.native, cid).await {
                     Ok(Some(found)) => {
@@ -402,6 +405,7 @@ impl SymbolJob {
                 self.set_last_order(cid, intent, &ack.status.to_string());
                 if ack.status == OrderStatus::Filled {
                     self.metrics.orders_filled.fetch_add(1, Ordering::Relaxed);
+                    self.metrics.order(&self.account.venue, "filled");
                 }
                 tracing::info!(
                     cycle = self.cycle,
@@ -426,6 +430,7 @@ impl SymbolJob {
             }
             Err(e @ VenueError::Rejected { .. }) => {
                 self.metrics.orders_rejected.fetch_add(1, Ordering::Relaxed);
+                self.metrics.order(&self.account.venue, "rejected");
                 self.update_journal(cid, |j| {
                     j.status = JournalStatus::Rejected;
                     j.error = Some(e.to_string());

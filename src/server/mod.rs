@@ -4,6 +4,7 @@
 mod health;
 mod history;
 mod listener;
+mod metrics;
 mod page;
 mod rate_limit;
 mod status;
@@ -73,8 +74,8 @@ async fn history_json(State(history): State<Arc<history::History>>) -> impl Into
 
 async fn metrics(State(handles): State<EngineHandles>) -> impl IntoResponse {
     (
-        [("content-type", "text/plain; version=0.0.4")],
-        handles.metrics.render(),
+        [("content-type", metrics::CONTENT_TYPE)],
+        metrics::render(&handles),
     )
 }
 

@@ -49,7 +49,35 @@ pub fn client_ip(peer: SocketAddr, headers: &HeaderMap, trust_proxy: bool) -> Ip
     peer.ip().to_canonical()
 }
 
+/// Counts every answer in `webhook_requests_total`. A name that is no configured source is
+/// counted as `unknown`, so random paths cannot grow the metric without bound.
 pub async fn receive(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    peer: ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let metrics = state.engine.metrics.clone();
+    let known = state
+        .engine
+        .config
+        .borrow()
+        .engine
+        .sources
+        .iter()
+        .any(|s| s.name == name);
+    let label = if known {
+        name.clone()
+    } else {
+        "unknown".into()
+    };
+    let response = answer(State(state), Path(name), peer, headers, body).await;
+    metrics.webhook_request(&label, response.status().as_u16());
+    response
+}
+
+async fn answer(
     State(state): State<AppState>,
     Path(name): Path<String>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

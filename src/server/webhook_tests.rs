@@ -393,3 +393,34 @@ async fn a_stored_signal_is_logged_with_the_api_spelling() {
         assert_eq!(line["fields"][field], body[field], "{field}: {line}");
     }
 }
+
+#[tokio::test]
+async fn webhook_requests_are_counted_by_source_and_status_in_metrics() {
+    let h = harness("").await;
+    let good = r#"{"symbol": "BTCUSDT", "depth": 0.3}"#;
+    let (status, _, _) = h
+        .post("/webhook/tradingview", good, &[("X-Webhook-Token", TOKEN)])
+        .await;
+    assert_eq!(status, 200);
+    let (status, _, _) = h.post("/webhook/tradingview", good, &[]).await;
+    assert_eq!(status, 401);
+    // Names that are no source share one label, so random paths cannot grow the metric.
+    for name in ["nope-1", "nope-2"] {
+        let (status, _, _) = h.post(&format!("/webhook/{name}"), good, &[]).await;
+        assert_eq!(status, 404);
+    }
+    let text = reqwest::get(format!("http://{}/metrics", h.addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "trade_engine_webhook_requests_total{source=\"tradingview\",status=\"200\"} 1\n",
+        "trade_engine_webhook_requests_total{source=\"tradingview\",status=\"401\"} 1\n",
+        "trade_engine_webhook_requests_total{source=\"unknown\",status=\"404\"} 2\n",
+    ] {
+        assert!(text.contains(line), "{line} not in\n{text}");
+    }
+    assert!(!text.contains("nope-1"));
+}

@@ -61,6 +61,22 @@ impl VenueError {
         }
     }
 
+    /// A short stable name for metrics labels (`venue_errors_total{kind=...}`).
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            VenueError::Rejected { .. } => "rejected",
+            VenueError::Unknown(_) => "unknown",
+            VenueError::RateLimited { .. } => "rate_limited",
+            VenueError::Auth(_) => "auth",
+            VenueError::Transport(_) => "transport",
+            VenueError::Decode(_) => "decode",
+            VenueError::CircuitOpen { .. } => "circuit_open",
+            VenueError::UnknownSymbol(_) => "unknown_symbol",
+            VenueError::Unsupported(_) => "unsupported",
+            VenueError::Local(_) => "local",
+        }
+    }
+
     pub fn reject_kind(&self) -> Option<RejectKind> {
         match self {
             VenueError::Rejected { kind, .. } => Some(*kind),

@@ -340,8 +340,10 @@ async fn a_refused_key_is_counted_every_poll_and_logged_at_error_once_per_change
         .expect("source stops when asked")
         .unwrap();
     assert_eq!(captured.errors_about_the_key(), 2, "{}", captured.text());
-    assert!(metrics.render().contains(&format!(
-        "# TYPE trade_engine_sn8_auth_refusals_total counter\ntrade_engine_sn8_auth_refusals_total {}\n",
+    let rendered = metrics.render();
+    assert!(rendered.contains("# TYPE trade_engine_sn8_auth_refusals counter\n"));
+    assert!(rendered.contains(&format!(
+        "\ntrade_engine_sn8_auth_refusals_total {}\n",
         refusals()
     )));
     assert!(!captured.text().contains(KEY));

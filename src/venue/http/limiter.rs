@@ -73,6 +73,13 @@ struct Breaker {
     slow_until: Option<Instant>,
 }
 
+type SharedLimiters = Mutex<HashMap<(String, String), Arc<Limiter>>>;
+
+fn shared_limiters() -> &'static SharedLimiters {
+    static REGISTRY: OnceLock<SharedLimiters> = OnceLock::new();
+    REGISTRY.get_or_init(Default::default)
+}
+
 pub struct Limiter {
     policy: LimitPolicy,
     ip: DefaultDirectRateLimiter,
@@ -92,13 +99,20 @@ impl Limiter {
 
     /// The limiter shared by all accounts of `venue` that talk to `host` from this process.
     pub fn shared(venue: &str, host: &str, policy: LimitPolicy) -> Arc<Limiter> {
-        static REGISTRY: OnceLock<Mutex<HashMap<String, Arc<Limiter>>>> = OnceLock::new();
-        let registry = REGISTRY.get_or_init(Default::default);
-        let mut guard = registry.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = shared_limiters().lock().unwrap_or_else(|p| p.into_inner());
         guard
-            .entry(format!("{venue}@{host}"))
+            .entry((venue.to_owned(), host.to_owned()))
             .or_insert_with(|| Arc::new(Limiter::new(policy)))
             .clone()
+    }
+
+    /// Every shared limiter as (venue, host, limiter), for `/metrics`.
+    pub fn all() -> Vec<(String, String, Arc<Limiter>)> {
+        let guard = shared_limiters().lock().unwrap_or_else(|p| p.into_inner());
+        guard
+            .iter()
+            .map(|((v, h), l)| (v.clone(), h.clone(), l.clone()))
+            .collect()
     }
 
     /// Remaining time the breaker is open, if it is.

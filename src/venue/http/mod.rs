@@ -5,6 +5,7 @@
 //! blindly; reads retry with jittered backoff.
 
 mod limiter;
+pub mod metrics;
 mod request;
 
 pub use limiter::{LimitPolicy, Limiter, Rate};
@@ -125,15 +126,23 @@ impl RestClient {
                 tokio::time::sleep(Duration::from_millis(base + jitter)).await;
             }
             if let Some(remaining) = self.limiter.open_for() {
+                metrics::venue_metrics().circuit_refused(self.config.venue);
                 return Err(VenueError::CircuitOpen { remaining });
             }
+            let queued = Instant::now();
             self.limiter.acquire(key, bucket).await;
+            metrics::venue_metrics().waited(self.config.venue, queued.elapsed());
             let mut req = request.clone();
             if let Some(s) = signer {
                 s.sign(&mut req)?;
             }
+            let endpoint = req.url.path().to_owned();
+            let sent = Instant::now();
             match self.attempt(req).await {
-                Ok(resp) => return self.finish(resp),
+                Ok(resp) => {
+                    metrics::venue_metrics().request(self.config.venue, &endpoint, sent.elapsed());
+                    return self.finish(resp);
+                }
                 Err(AttemptError::NotSent(e)) => {
                     self.limiter.record_error();
                     last_error = Some(VenueError::Transport(e));
@@ -169,6 +178,7 @@ impl RestClient {
         {
             match &err {
                 VenueError::RateLimited { retry_after } => {
+                    metrics::venue_metrics().rate_limited(self.config.venue);
                     self.limiter.open_until(Instant::now() + *retry_after);
                     tracing::warn!(
                         venue = self.config.venue,

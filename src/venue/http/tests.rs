@@ -207,3 +207,43 @@ async fn signer_sees_exact_wire_bytes() {
     let resp = c.send(req, "order", Some(&HeaderSigner)).await.unwrap();
     assert_eq!(resp.status, 200, "{}", resp.body);
 }
+
+#[tokio::test]
+async fn latency_rate_limit_refusals_and_the_open_breaker_show_in_metrics() {
+    let app = Router::new().route(
+        "/x",
+        get(|| async {
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("x-remaining", "0"), ("x-reset-ms", "3000")],
+                "slow down",
+            )
+        }),
+    );
+    let base = serve(app).await;
+    let c = client(base.clone(), "t-metrics", 2000);
+    let req = PreparedRequest::new(Method::GET, &base, "/x", "", None).unwrap();
+    assert!(c.send(req.clone(), "read", None).await.is_err());
+    assert!(c.send(req, "read", None).await.is_err());
+    let mut r = prometheus_client::registry::Registry::with_prefix("trade_engine");
+    metrics::venue_metrics().register(&mut r);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &r).unwrap();
+    let host = format!("127.0.0.1:{}", base.port().unwrap());
+    for line in [
+        "trade_engine_venue_request_duration_seconds_count{venue=\"t-metrics\",endpoint=\"/x\"} 1\n"
+            .to_string(),
+        "trade_engine_venue_rate_limited_total{venue=\"t-metrics\"} 1\n".to_string(),
+        "trade_engine_circuit_breaker_refusals_total{venue=\"t-metrics\"} 1\n".to_string(),
+        format!("trade_engine_circuit_breaker_open{{venue=\"t-metrics\",host=\"{host}\"}} 1\n"),
+    ] {
+        assert!(text.contains(&line), "{line} not in\n{text}");
+    }
+    assert!(text.contains("trade_engine_rate_limit_wait_seconds_total{venue=\"t-metrics\"}"));
+    for family in metrics::FAMILIES {
+        assert!(
+            text.contains(&format!("# TYPE trade_engine_{family} ")),
+            "{family} not declared"
+        );
+    }
+}

@@ -203,17 +203,22 @@ impl Venue for BitmexVenue {
             None => (self.fetch_row(native).await?, true),
         };
         let rate = parse::usd_rate(&row)?;
-        let mark = match self.marks.fresh(native, MARK_FRESH) {
-            Some(mark) => mark,
+        // Dated by the venue's time for the mark (the row's `timestamp`), so a price BitMEX
+        // itself has not updated for a while is seen as stale.
+        let (mark, venue_time) = match self.marks.fresh_dated(native, MARK_FRESH) {
+            Some(dated) => dated,
             // A row read just now carries a fresh mark: no second request.
-            None if fetched => parse::mark(&row)?,
-            None => self.mark_of(native).await?,
+            None if fetched => (parse::mark(&row)?, row.timestamp),
+            None => {
+                let fresh = self.fetch_row(native).await?;
+                (parse::mark(&fresh)?, fresh.timestamp)
+            }
         };
         Ok(Quote {
             native: native.to_string(),
             mark,
             quote_to_usd: self.usd(rate).await?,
-            at: Utc::now(),
+            at: venue_time.unwrap_or_else(Utc::now),
         })
     }
 

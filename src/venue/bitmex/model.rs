@@ -13,6 +13,9 @@ pub use crate::venue::common::num;
 #[serde(rename_all = "camelCase")]
 pub struct WireInstrument {
     pub symbol: String,
+    /// When BitMEX last updated the row: the time a quote from it is dated by.
+    #[serde(default)]
+    pub timestamp: Option<DateTime<Utc>>,
     #[serde(default)]
     pub state: Option<String>,
     #[serde(default)]

@@ -11,6 +11,7 @@ use super::parse;
 use crate::venue::stream::{Session, StreamError, StreamHandler};
 use crate::venue::VenueEvent;
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -23,22 +24,35 @@ const MAX_ROWS: usize = 500;
 /// How long a streamed mark may stand in for a REST read.
 pub const MARK_FRESH: Duration = Duration::from_secs(10);
 
+/// One streamed mark: the price, when it arrived, and the venue's own time for it (the row's
+/// `timestamp`), which is what a quote is dated by.
+type StreamedMark = (Decimal, Instant, Option<DateTime<Utc>>);
+
 /// Latest streamed mark price per symbol.
 #[derive(Clone, Default)]
-pub struct Marks(Arc<Mutex<HashMap<String, (Decimal, Instant)>>>);
+pub struct Marks(Arc<Mutex<HashMap<String, StreamedMark>>>);
 
 impl Marks {
-    pub fn set(&self, symbol: &str, mark: Decimal) {
+    pub fn set(&self, symbol: &str, mark: Decimal, venue_time: Option<DateTime<Utc>>) {
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        map.insert(symbol.to_string(), (mark, Instant::now()));
+        map.insert(symbol.to_string(), (mark, Instant::now(), venue_time));
     }
 
-    /// The mark of `symbol` if it is younger than `max_age`.
+    /// The mark of `symbol` if it arrived less than `max_age` ago.
     pub fn fresh(&self, symbol: &str, max_age: Duration) -> Option<Decimal> {
+        self.fresh_dated(symbol, max_age).map(|(m, _)| m)
+    }
+
+    /// Like [`Marks::fresh`], with the venue's time of the mark when the row carried one.
+    pub fn fresh_dated(
+        &self,
+        symbol: &str,
+        max_age: Duration,
+    ) -> Option<(Decimal, Option<DateTime<Utc>>)> {
         let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         map.get(symbol)
-            .filter(|(_, at)| at.elapsed() <= max_age)
-            .map(|(m, _)| *m)
+            .filter(|(_, at, _)| at.elapsed() <= max_age)
+            .map(|(m, _, t)| (*m, *t))
     }
 }
 
@@ -173,9 +187,14 @@ impl BitmexStream {
     fn note_mark(&self, row: &Map<String, Value>) {
         let symbol = row.get("symbol").and_then(Value::as_str);
         let mark = row.get("markPrice").and_then(num::from_value);
+        let venue_time = row
+            .get("timestamp")
+            .and_then(Value::as_str)
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc));
         if let (Some(symbol), Some(mark)) = (symbol, mark) {
             if mark > Decimal::ZERO {
-                self.marks.set(symbol, mark);
+                self.marks.set(symbol, mark, venue_time);
             }
         }
     }

@@ -36,6 +36,8 @@ pub struct App {
     pub xbt_sats: Mutex<Decimal>,
     /// Table frames for connected WebSocket sessions.
     frames: broadcast::Sender<String>,
+    /// Instrument rows (REST and stream) are dated this many ms ago (a stale-price fault).
+    pub price_lag_ms: std::sync::atomic::AtomicI64,
 }
 
 pub struct BitmexServer {
@@ -86,6 +88,7 @@ pub fn start(exchange: MockExchange) -> BitmexServer {
         instruments,
         xbt_sats: Mutex::new(Decimal::ZERO),
         frames,
+        price_lag_ms: std::sync::atomic::AtomicI64::new(0),
     });
     let rest = loopback::serve(app.exchange.clone(), app.clone());
     let ws = ws::serve(app.clone());
@@ -188,6 +191,9 @@ impl App {
         let mut row = self.instruments.get(symbol)?.clone();
         row["markPrice"] = n(mark);
         row["fairPrice"] = n(mark);
+        let lag = self.price_lag_ms.load(std::sync::atomic::Ordering::Relaxed);
+        row["timestamp"] = json!((chrono::Utc::now() - chrono::Duration::milliseconds(lag))
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
         Some(row)
     }
 
@@ -237,6 +243,15 @@ impl App {
     pub fn push(&self, table: &str, action: &str, data: Vec<Value>) {
         let frame = json!({"table": table, "action": action, "data": data}).to_string();
         let _ = self.frames.send(frame);
+    }
+
+    /// Dates instrument rows `lag_ms` in the past, and pushes them to the streams as BitMEX
+    /// would push an instrument update.
+    pub fn set_price_lag(&self, lag_ms: i64) {
+        self.price_lag_ms
+            .store(lag_ms, std::sync::atomic::Ordering::Relaxed);
+        let rows = self.instrument_rows();
+        self.push("instrument", "update", rows);
     }
 
     /// What the realtime API would push after an order changed.

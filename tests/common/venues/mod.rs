@@ -193,9 +193,9 @@ impl Loopback for bitmex::BitmexServer {
         );
         3
     }
-    fn set_price_lag(&self, _lag_ms: i64) -> bool {
-        // The BitMEX adapter stamps a quote with the time it was read, not the venue's.
-        false
+    fn set_price_lag(&self, lag_ms: i64) -> bool {
+        self.app.set_price_lag(lag_ms);
+        true
     }
     fn as_any(&self) -> &dyn std::any::Any {
         self

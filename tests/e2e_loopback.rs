@@ -8,6 +8,11 @@
 //! - `closing` (`close_only`) starts long: it never grows, and it reduces to zero (never
 //!   beyond) when the target turns short.
 //!
+//!
+//! A second scenario checks the brakes on a real venue wire: `risk.max_symbol_notional_usd`
+//! caps the target, `trade-engine halt` stops new exposure while reductions go on (and
+//! `resume` lifts it), and an account with `enabled: false` closes what it holds.
+//!
 //! A new venue joins by adding itself to `on_every_venue!` (tests/common/rig.rs) and
 //! `venues::start`.
 
@@ -22,7 +27,10 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(40);
 
-on_every_venue!(accounts_trade_refuse_dry_run_and_close_only);
+on_every_venue!(
+    accounts_trade_refuse_dry_run_and_close_only,
+    risk_caps_kill_switch_and_disabled_accounts,
+);
 
 fn server(kind: &str) -> Box<dyn Loopback> {
     venues::start(kind, dec!(10000), dec!(50000))
@@ -129,5 +137,90 @@ fn accounts_trade_refuse_dry_run_and_close_only(kind: &str) {
     );
     assert_eq!(closing.exchange().position(&native), Decimal::ZERO);
     assert_eq!(account(&s, "good").unwrap()["state"], "ok");
+    assert_eq!(d.stop().code(), Some(0));
+}
+
+fn control(cfg: &std::path::Path, state: &std::path::Path, command: &str) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_trade-engine"))
+        .arg(command)
+        .arg("--config-dir")
+        .arg(cfg)
+        .arg("--state-dir")
+        .arg(state)
+        .output()
+        .expect("run trade-engine");
+    assert!(
+        out.status.success(),
+        "{command}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn risk_caps_kill_switch_and_disabled_accounts(kind: &str) {
+    let (capped, off) = (server(kind), server(kind));
+    let native = capped.native("BTCUSDT");
+    let btc = |q: Decimal| q * capped.units("BTCUSDT");
+    off.exchange().set_position(&native, btc(dec!(0.1)));
+    let mut off_account = off.account("off", "ok", 3000);
+    off_account["enabled"] = false.into();
+    let engine = serde_json::json!({
+        "accounts": [capped.account("capped", "ok", 3000), off_account],
+        "sources": [{"name": "manual", "kind": "file", "path": "signals/manual.json"}],
+        "cycle": {"reconcile_interval_secs": 1, "debounce_ms": 50},
+        "risk": {"max_symbol_notional_usd": 4000}
+    });
+    let credentials = serde_json::json!({"ok": capped.credential(None)});
+    let cfg = config_dir(&[
+        ("engine.json", &engine.to_string()),
+        ("credentials.json", &credentials.to_string()),
+        (
+            "signal_weights.json",
+            r#"[{"symbol": "BTCUSDT", "leverage": 2, "sources": [{"source": "manual", "weight": 1.0}]}]"#,
+        ),
+        ("signals/manual.json", r#"{"BTCUSDT": {"depth": 0.5}}"#),
+    ]);
+    let state = tempfile::tempdir().unwrap();
+    let d = Daemon::start(cfg.path(), state.path());
+
+    // Uncapped: 10,000 × 0.5 × 2 = 10,000 USD (0.2 BTC); the cap holds it at 4,000 (0.08 BTC).
+    d.wait_until("capped long, disabled account flat", WAIT, |_| {
+        capped.exchange().position(&native) == btc(dec!(0.08))
+            && off.exchange().position(&native).is_zero()
+    });
+    d.wait_for_fresh_cycle(WAIT);
+    assert_eq!(capped.exchange().position(&native), btc(dec!(0.08)));
+    assert!(
+        off.exchange().position(&native).is_zero(),
+        "a disabled account never reopens"
+    );
+
+    // The brake: no new exposure while engaged, whatever the signals say...
+    control(cfg.path(), state.path(), "halt");
+    d.wait_until("halted", WAIT, |s| {
+        account(s, "capped").is_some_and(|a| a["state"] == "halted")
+    });
+    write(
+        cfg.path(),
+        "signals/manual.json",
+        r#"{"BTCUSDT": {"depth": -0.5}}"#,
+    );
+    // ...but reductions go on: short -0.08 is reached only through zero, and zero is as far
+    // as a halted account may go.
+    d.wait_until("reduced to zero under the brake", WAIT, |_| {
+        capped.exchange().position(&native).is_zero()
+    });
+    d.wait_for_fresh_cycle(WAIT);
+    d.wait_for_fresh_cycle(WAIT);
+    assert!(
+        capped.exchange().position(&native).is_zero(),
+        "no new exposure while halted"
+    );
+
+    control(cfg.path(), state.path(), "resume");
+    d.wait_until("short after resume", WAIT, |_| {
+        capped.exchange().position(&native) == btc(dec!(-0.08))
+    });
+    assert!(off.exchange().position(&native).is_zero());
     assert_eq!(d.stop().code(), Some(0));
 }

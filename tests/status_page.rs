@@ -79,6 +79,33 @@ fn page_and_assets_come_from_the_binary_and_load_nothing_from_elsewhere() {
     assert!(serde_json::from_str::<Value>(&body).unwrap().is_array());
 }
 
+#[test]
+fn status_lists_each_source_with_its_age_and_symbols() {
+    let (_cfg, _state, d) =
+        sim_daemon(r#"{"BTCUSDT": {"depth": 0.5}, "ETHUSDT": {"depth": -0.4}}"#);
+    let s = d.wait_until("the file source's two symbols", WAIT, |s| {
+        s["sources"][0]["symbols"] == json!(2)
+    });
+    let sources = s["sources"].as_array().expect("sources array");
+    assert_eq!(sources.len(), 1, "{s}");
+    let manual = &sources[0];
+    assert_eq!(manual["name"], "manual");
+    assert_eq!(manual["kind"], "file");
+    let last: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(manual["last_signal"].clone()).expect("last_signal is a time");
+    let age = manual["age_secs"].as_f64().expect("age_secs is a number");
+    // Sane, not timed: the signals were written when the test started, not at the epoch
+    // and not in the future.
+    assert!((0.0..3600.0).contains(&age), "age_secs {age}");
+    assert!(
+        last <= chrono::Utc::now(),
+        "last_signal {last} is in the future"
+    );
+    // A file source has no notion of staleness.
+    assert_eq!(manual["stale"], Value::Null);
+    assert_eq!(manual["last_poll"], Value::Null);
+}
+
 /// A headless Chromium on a DevTools WebSocket, with every console error, uncaught exception
 /// and failed load it reports.
 struct Browser {
@@ -297,6 +324,11 @@ fn the_page_shows_accounts_and_symbols_and_follows_a_signal_change() {
         "a chart per symbol",
         "document.querySelectorAll('.account[data-account=\"sim-a\"] svg.chart').length",
         &json!(2),
+    );
+    page.wait_for(
+        "the file source in the sources table",
+        "document.querySelector('#sources tr[data-source=\"manual\"] [data-symbols]')?.dataset.symbols ?? null",
+        &json!("2"),
     );
 
     // The same page, not reloaded, follows the daemon.

@@ -152,15 +152,12 @@ pub fn render(handles: &EngineHandles) -> String {
     if let Some(book) = handles.metrics.signal_book() {
         let now = chrono::Utc::now();
         for source in &config.engine.sources {
-            let newest = book
-                .source_signals(&source.name)
-                .and_then(|signals| signals.values().map(|s| s.ts).max());
-            if let Some(ts) = newest {
+            if let Some(secs) = book.freshness(&source.name).age_secs(now) {
                 age.get_or_create(&vec![
                     ("source", source.name.clone()),
                     ("kind", source.kind.clone()),
                 ])
-                .set((now - ts).num_milliseconds().max(0) as f64 / 1000.0);
+                .set(secs);
             }
         }
     }

@@ -1,6 +1,9 @@
+use crate::config::SourceConfig;
 use crate::execution::{CycleInfo, EngineHandles};
+use crate::signals::sn8;
+use crate::signals::SignalBook;
 use crate::state::cache::{AccountHealth, CooldownStatus, LastOrder};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
@@ -11,6 +14,24 @@ pub struct StatusReport {
     pub accounts: Vec<AccountStatus>,
     pub cycle: CycleInfo,
     pub targets_revision: u64,
+    pub sources: Vec<SourceStatus>,
+}
+
+/// One signal source and how fresh it is.
+#[derive(Debug, Serialize)]
+pub struct SourceStatus {
+    pub name: String,
+    pub kind: String,
+    /// Time of the newest signal change (null while the source holds no signal).
+    pub last_signal: Option<DateTime<Utc>>,
+    /// Seconds since `last_signal`.
+    pub age_secs: Option<f64>,
+    pub symbols: usize,
+    /// Last good poll, for polled sources (null otherwise, and after a restart until the next poll).
+    pub last_poll: Option<DateTime<Utc>>,
+    /// Polled sources only: no good poll for `max_staleness_secs`, so their depths count as 0.
+    /// Null for sources without a notion of staleness (files, webhooks) and while unknown.
+    pub stale: Option<bool>,
 }
 
 #[derive(Debug, Serialize)]
@@ -96,9 +117,79 @@ pub fn build_status(handles: &EngineHandles) -> StatusReport {
         })
         .collect();
     let cycle = handles.cycle.read().map(|c| c.clone()).unwrap_or_default();
+    let sources = match handles.metrics.signal_book() {
+        Some(book) => config
+            .engine
+            .sources
+            .iter()
+            .map(|s| source_status(book, s, Utc::now()))
+            .collect(),
+        None => Vec::new(),
+    };
     StatusReport {
         accounts,
         cycle,
         targets_revision: handles.targets.borrow().revision,
+        sources,
+    }
+}
+
+fn source_status(book: &SignalBook, source: &SourceConfig, now: DateTime<Utc>) -> SourceStatus {
+    let fresh = book.freshness(&source.name);
+    let stale = if source.kind == sn8::KIND {
+        let limit = sn8::config::max_staleness_secs(source);
+        // A poll stamped ahead of `now` (clock step) counts as fresh.
+        fresh
+            .last_heard
+            .map(|heard| u64::try_from((now - heard).num_seconds()).is_ok_and(|age| age > limit))
+    } else {
+        None
+    };
+    SourceStatus {
+        name: source.name.clone(),
+        kind: source.kind.clone(),
+        last_signal: fresh.newest,
+        age_secs: fresh.age_secs(now),
+        symbols: fresh.symbols,
+        last_poll: fresh.last_heard,
+        stale,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(json: &str) -> SourceConfig {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn a_polled_source_is_stale_only_after_max_staleness_without_a_good_poll() {
+        let dir = tempfile::tempdir().unwrap();
+        let book = SignalBook::open(dir.path()).unwrap();
+        let sn8 = source(
+            r#"{"name": "b", "kind": "bittensor_sn8", "credentials": "sn8", "max_staleness_secs": 600}"#,
+        );
+        let now = Utc::now();
+        assert_eq!(
+            source_status(&book, &sn8, now).stale,
+            None,
+            "unknown before a poll"
+        );
+        book.mark_heard("b", now - chrono::Duration::seconds(30));
+        let fresh = source_status(&book, &sn8, now);
+        assert_eq!(fresh.stale, Some(false));
+        assert_eq!(fresh.last_poll, Some(now - chrono::Duration::seconds(30)));
+        book.mark_heard("b", now - chrono::Duration::seconds(601));
+        assert_eq!(source_status(&book, &sn8, now).stale, Some(true));
+
+        let file = source(r#"{"name": "f", "kind": "file", "path": "x.json"}"#);
+        book.mark_heard("f", now - chrono::Duration::seconds(10_000));
+        assert_eq!(
+            source_status(&book, &file, now).stale,
+            None,
+            "files report the age only"
+        );
     }
 }

@@ -3,6 +3,7 @@
 
 use super::Signal;
 use crate::state::{atomic_write_json, read_json, StateError};
+use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -15,6 +16,27 @@ pub struct SignalBook {
     path: PathBuf,
     signals: Mutex<SignalSnapshot>,
     revision: watch::Sender<u64>,
+    /// When each polled source last answered well; kept in memory only, so unknown after a
+    /// restart until the next good poll.
+    heard: Mutex<BTreeMap<String, DateTime<Utc>>>,
+}
+
+/// How fresh one source is, for `/status` and `/metrics`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SourceFreshness {
+    /// The newest signal's time (None while the source holds no signal).
+    pub newest: Option<DateTime<Utc>>,
+    pub symbols: usize,
+    /// The last good poll of a polled source (None for pushed sources or before the first poll).
+    pub last_heard: Option<DateTime<Utc>>,
+}
+
+impl SourceFreshness {
+    /// Seconds since the newest signal changed, never negative (clocks of senders may run ahead).
+    pub fn age_secs(&self, now: DateTime<Utc>) -> Option<f64> {
+        self.newest
+            .map(|ts| (now - ts).num_milliseconds().max(0) as f64 / 1000.0)
+    }
 }
 
 impl SignalBook {
@@ -26,6 +48,7 @@ impl SignalBook {
             path,
             signals: Mutex::new(signals),
             revision,
+            heard: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -70,6 +93,34 @@ impl SignalBook {
     /// What one source currently says (without copying the rest of the book).
     pub fn source_signals(&self, source: &str) -> Option<BTreeMap<String, Signal>> {
         self.lock().get(source).cloned()
+    }
+
+    /// Newest signal, symbol count and last good poll of one source.
+    pub fn freshness(&self, source: &str) -> SourceFreshness {
+        let (newest, symbols) = self
+            .lock()
+            .get(source)
+            .map(|signals| (signals.values().map(|s| s.ts).max(), signals.len()))
+            .unwrap_or((None, 0));
+        let last_heard = self
+            .heard
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(source)
+            .copied();
+        SourceFreshness {
+            newest,
+            symbols,
+            last_heard,
+        }
+    }
+
+    /// A polled source answered well (even when nothing changed).
+    pub fn mark_heard(&self, source: &str, at: DateTime<Utc>) {
+        self.heard
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(source.to_string(), at);
     }
 
     /// Ticks whenever the book changes.

@@ -132,6 +132,30 @@ function chart(series) {
   return svg;
 }
 
+function ageText(secs) {
+  if (secs === null || secs === undefined) return "—";
+  if (secs < 120) return `${Math.round(secs)} s`;
+  if (secs < 7200) return `${Math.round(secs / 60)} min`;
+  return `${(secs / 3600).toFixed(1)} h`;
+}
+
+// Only polled sources know when they are stale; files and webhooks show their age alone.
+function freshnessText(src) {
+  if (src.stale === true) return "stale: depths count as 0";
+  if (src.stale === false) return "fresh";
+  return "—";
+}
+
+function sourceRow(src) {
+  return el("tr", { "data-source": src.name, "data-stale": String(src.stale), class: src.stale ? "drift" : "" },
+    el("td", {}, src.name),
+    el("td", { class: "text" }, src.kind),
+    el("td", { "data-symbols": String(src.symbols) }, String(src.symbols)),
+    el("td", {}, src.last_signal ? new Date(src.last_signal).toLocaleString() : "—"),
+    el("td", { "data-age": String(src.age_secs) }, ageText(src.age_secs)),
+    el("td", { class: "text drift-cell" }, freshnessText(src)));
+}
+
 function render(status, history) {
   const c = status.cycle;
   document.getElementById("cycle").textContent =
@@ -140,6 +164,10 @@ function render(status, history) {
   document.body.dataset.cycle = String(c.number);
   const accounts = document.getElementById("accounts");
   accounts.replaceChildren(...status.accounts.map((a) => accountBlock(a, history)));
+  const sources = status.sources || [];
+  document.querySelector("#sources tbody").replaceChildren(...(sources.length
+    ? sources.map(sourceRow)
+    : [el("tr", {}, el("td", { class: "muted", colSpan: 6 }, "none"))]));
   const errors = [];
   for (const a of status.accounts) {
     if (a.last_error) errors.push(`${a.name}: ${a.last_error}`);

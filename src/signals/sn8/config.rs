@@ -155,6 +155,16 @@ fn default_timeout() -> u64 {
 fn default_staleness() -> u64 {
     600
 }
+
+/// The source's `max_staleness_secs` (its default when absent), for reporting freshness
+/// without the credentials the full config needs.
+pub fn max_staleness_secs(source: &SourceConfig) -> u64 {
+    source
+        .params
+        .get("max_staleness_secs")
+        .and_then(|v| v.as_u64())
+        .unwrap_or_else(default_staleness)
+}
 fn default_max_dump_mb() -> u64 {
     256
 }

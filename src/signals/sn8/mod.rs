@@ -302,6 +302,7 @@ impl SignalSource for Sn8Source {
             self.track_key(&mut key, KeyVerdict::of(&result), &result);
             match result {
                 Ok(eval) => {
+                    book.mark_heard(&self.name, Utc::now());
                     self.report(&eval);
                     let signals = self.signals(&book, &eval);
                     match book.replace_source(&self.name, signals) {

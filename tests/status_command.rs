@@ -111,3 +111,42 @@ fn status_without_a_daemon_says_so_and_exits_1() {
         "{err}"
     );
 }
+
+/// A daemon listening beyond loopback warns that its status page is open to whoever reaches
+/// the port; one on loopback does not.
+#[test]
+fn a_non_loopback_listen_address_is_warned_about() {
+    let files = [
+        ("engine.json", SIM_ENGINE),
+        ("signal_weights.json", SIM_WEIGHTS),
+    ];
+    let cfg = config_dir(&files);
+    let state = tempfile::tempdir().unwrap();
+    let d = Daemon::start_with_env(
+        cfg.path(),
+        state.path(),
+        &[("TRADE_ENGINE__SERVER__LISTEN", "0.0.0.0:0")],
+    );
+    d.wait_until("a finished cycle", WAIT, |s| {
+        s["cycle"]["last_completed"].as_u64().is_some()
+    });
+    let log = d.log_text();
+    let warning = log
+        .lines()
+        .find(|l| l.contains("server.listen is not a loopback address"))
+        .unwrap_or_else(|| panic!("no exposure warning:\n{log}"));
+    assert!(warning.contains("WARN"), "{warning}");
+    assert!(warning.contains("/webhook/"), "{warning}");
+    drop(d);
+
+    let state = tempfile::tempdir().unwrap();
+    let d = Daemon::start(cfg.path(), state.path());
+    d.wait_until("a finished cycle", WAIT, |s| {
+        s["cycle"]["last_completed"].as_u64().is_some()
+    });
+    assert!(
+        !d.log_text().contains("not a loopback address"),
+        "{}",
+        d.log_text()
+    );
+}

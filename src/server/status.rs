@@ -11,6 +11,8 @@ pub struct StatusReport {
     pub accounts: Vec<AccountStatus>,
     pub cycle: CycleInfo,
     pub targets_revision: u64,
+    /// Whether `POST /control/...` is enabled (a control token is configured).
+    pub control: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -100,5 +102,6 @@ pub fn build_status(handles: &EngineHandles) -> StatusReport {
         accounts,
         cycle,
         targets_revision: handles.targets.borrow().revision,
+        control: config.engine.server.control_token.is_some(),
     }
 }

@@ -112,3 +112,56 @@ fn a_short_or_missing_control_token_entry_is_refused_by_check() {
         assert!(err.contains("server.control_token"), "{err}");
     }
 }
+
+#[test]
+fn control_flatten_closes_the_accounts_sim_position() {
+    let engine = engine_with_control();
+    let creds = credentials();
+    let cfg = config_dir(&[
+        ("engine.json", &engine),
+        ("signal_weights.json", SIM_WEIGHTS),
+        ("credentials.json", &creds),
+        ("signals/manual.json", r#"{"BTCUSDT": {"depth": 0.3}}"#),
+    ]);
+    let state = tempfile::tempdir().unwrap();
+    let d = Daemon::start(cfg.path(), state.path());
+    let position = |s: &serde_json::Value| {
+        symbol(s, "sim-a", "BTCUSDT")
+            .map(|v| dec(&v["position_qty"]))
+            .unwrap_or_default()
+    };
+    d.wait_until("a position", WAIT, |s| {
+        position(s) > rust_decimal::Decimal::ZERO
+    });
+
+    let (code, _) =
+        blocking_post(&d.url("/control/flatten?account=sim-a"), "", &[]).expect("answer");
+    assert_eq!(code, 403);
+    let (code, _) = blocking_post(
+        &d.url("/control/flatten?account=nope"),
+        "",
+        &[("X-Control-Token", TOKEN)],
+    )
+    .expect("answer");
+    assert_eq!(code, 404);
+    assert!(!state.path().join("KILL").exists(), "nothing changed");
+
+    let (code, body) = blocking_post(
+        &d.url("/control/flatten?account=sim-a"),
+        "",
+        &[("X-Control-Token", TOKEN)],
+    )
+    .expect("answer");
+    assert_eq!(code, 200, "{body}");
+    d.wait_until("flat and halted", WAIT, |s| {
+        position(s).is_zero() && account(s, "sim-a").is_some_and(|a| a["state"] == "halted")
+    });
+    d.wait_for_fresh_cycle(WAIT);
+    assert!(position(&d.status().expect("status")).is_zero(), "reopened");
+    let log = d.log_text();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("\"action\":\"flatten\"") && l.contains("sim-a")),
+        "{log}"
+    );
+}

@@ -3,7 +3,7 @@
 
 use crate::execution::EngineHandles;
 use crate::state::KillSwitch;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
@@ -93,4 +93,65 @@ pub async fn resume(State(handles): State<EngineHandles>, headers: HeaderMap) ->
     }
     let _ = handles.poke.try_send(());
     answer(StatusCode::OK, "kill switch removed".into())
+}
+
+#[derive(serde::Deserialize)]
+pub struct FlattenQuery {
+    account: Option<String>,
+}
+
+/// Engages the kill switch (so the daemon does not reopen), then closes the account's
+/// positions. The account is checked before anything is touched.
+pub async fn flatten(
+    State(handles): State<EngineHandles>,
+    Query(query): Query<FlattenQuery>,
+    headers: HeaderMap,
+) -> impl IntoResponse {
+    let switch = match authorise(&handles, &headers) {
+        Ok(s) => s,
+        Err(code) => return answer(code, code.to_string()),
+    };
+    let config = handles.config.borrow().clone();
+    let Some(name) = query.account else {
+        return answer(
+            StatusCode::BAD_REQUEST,
+            "flatten needs ?account=NAME".into(),
+        );
+    };
+    let Some(account) = config.account(&name) else {
+        return answer(
+            StatusCode::NOT_FOUND,
+            "no such account in engine.json; nothing was changed".into(),
+        );
+    };
+    tracing::warn!(action = "flatten", account = %account.name, "control over HTTP: engaging the kill switch and closing the account's positions");
+    let text = format!(
+        "halted by POST /control/flatten?account={} at {}\n",
+        account.name,
+        chrono::Utc::now().to_rfc3339()
+    );
+    if let Err(e) = crate::state::atomic_write(switch.primary(), text.as_bytes()) {
+        return answer(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot engage the kill switch (nothing was closed): {e}"),
+        );
+    }
+    let credential = account
+        .credentials
+        .as_deref()
+        .and_then(|c| config.credentials.get(c));
+    let report =
+        crate::execution::flatten::close_account(account, credential, &handles.state_dir).await;
+    let _ = handles.poke.try_send(());
+    let code = if report.failed.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_GATEWAY
+    };
+    (
+        code,
+        Json(
+            json!({ "result": "kill switch engaged", "done": report.done, "failed": report.failed }),
+        ),
+    )
 }

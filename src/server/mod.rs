@@ -64,6 +64,7 @@ pub fn router(engine: EngineHandles, webhooks: Arc<WebhookSources>) -> Router {
         .route("/webhook/:source", post(webhook::receive))
         .route("/control/halt", post(control::halt))
         .route("/control/resume", post(control::resume))
+        .route("/control/flatten", post(control::flatten))
         .with_state(state)
 }
 

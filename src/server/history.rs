@@ -157,6 +157,7 @@ mod tests {
                 ..CycleInfo::default()
             },
             targets_revision: 0,
+            control: false,
         }
     }
 

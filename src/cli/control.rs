@@ -3,11 +3,8 @@
 use super::{absolute, Cli};
 use crate::config::engine::DEFAULT_KILL_SWITCH;
 use crate::config::ConfigSet;
-use crate::domain::{OrderKind, OrderRequest, Side};
 use crate::state::recognise::{is_state_dir, JOURNAL_DIR, LOCK_FILE, STATE_ID_FILE};
 use crate::state::KillSwitch;
-use crate::venue::{self, RejectKind};
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 /// The state directory, refused unless it is a trade-engine one: a wrong `--state-dir` must
@@ -124,60 +121,15 @@ pub async fn flatten(cli: &Cli, only: Option<&str>) -> Result<(), String> {
             .credentials
             .as_deref()
             .and_then(|c| config.credentials.get(c));
-        let venue = match venue::build(account, credential, &state_dir) {
-            Ok(v) => v,
-            Err(e) => {
-                eprintln!("{}: cannot reach {}: {e}", account.name, account.venue);
-                failures += 1;
-                continue;
-            }
-        };
-        match venue.cancel_all(None).await {
-            Ok(n) => println!("{}: cancelled {n} open orders", account.name),
-            Err(e) => {
-                eprintln!("{}: cancelling open orders failed: {e}", account.name);
-                failures += 1;
-            }
+        let report =
+            crate::execution::flatten::close_account(account, credential, &state_dir).await;
+        for line in &report.done {
+            println!("{line}");
         }
-        let positions = match venue.positions().await {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("{}: cannot read positions: {e}", account.name);
-                failures += 1;
-                continue;
-            }
-        };
-        for position in positions.into_iter().filter(|p| !p.qty.is_zero()) {
-            let stamp = chrono::Utc::now().timestamp_millis();
-            let digest = hex::encode(Sha256::digest(format!(
-                "{}\0{}\0{stamp}",
-                account.name, position.native
-            )));
-            let request = OrderRequest {
-                client_order_id: format!("tf{}", &digest[..30]),
-                native: position.native.clone(),
-                side: Side::for_delta(-position.qty),
-                qty: position.qty.abs(),
-                kind: OrderKind::Market,
-                price: None,
-                reduce_only: true,
-                leverage: None,
-                margin_mode: None,
-            };
-            match venue.place_order(&request).await {
-                Ok(ack) => println!(
-                    "{}: closed {} {} ({}, filled {})",
-                    account.name, position.native, position.qty, ack.status, ack.filled_qty
-                ),
-                Err(e) if e.reject_kind() == Some(RejectKind::ReduceOnly) => {
-                    println!("{}: {} already flat", account.name, position.native)
-                }
-                Err(e) => {
-                    eprintln!("{}: closing {} failed: {e}", account.name, position.native);
-                    failures += 1;
-                }
-            }
+        for line in &report.failed {
+            eprintln!("{line}");
         }
+        failures += report.failed.len();
     }
     if failures > 0 {
         return Err(format!(

@@ -1,8 +1,9 @@
-//! Command line: `run`, `check`, `targets`, `config`.
+//! Command line: `run`, `check`, `targets`, `status`, `halt`, `resume`, `flatten`, `config`.
 
 mod config;
 mod control;
 mod run;
+mod status;
 mod targets;
 
 use crate::config::ConfigSet;
@@ -52,6 +53,15 @@ pub enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// Print the running daemon's accounts and symbols (target vs position, drift, last error).
+    Status {
+        /// Print the raw `/status` JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// The daemon's base URL (default: from server.listen in engine.json).
+        #[arg(long)]
+        url: Option<String>,
     },
     /// Engage the kill switch: the running daemon takes no new exposure (reductions continue).
     Halt,
@@ -143,6 +153,9 @@ pub fn main(cli: Cli) -> ExitCode {
                 },
                 |()| ExitCode::SUCCESS,
             ),
+        Command::Status { json, url } => {
+            report(runtime().and_then(|rt| rt.block_on(status::print(&cli, *json, url.as_deref()))))
+        }
         Command::Halt => report(control::halt(&cli)),
         Command::Resume => report(control::resume(&cli)),
         Command::Flatten { account } => {

@@ -64,6 +64,14 @@ pub async fn run(cli: &Cli) -> Result<(), String> {
     // taken port stops the start.
     let listener = crate::server::bind(listen)
         .map_err(|e| format!("cannot listen on {listen} (server.listen): {e}"))?;
+    if !listen.ip().is_loopback() {
+        tracing::warn!(
+            listen = %listen,
+            "server.listen is not a loopback address: the status page and /status are readable \
+             by anyone who can reach this port; listen on 127.0.0.1 and expose only /webhook/ \
+             through a reverse proxy"
+        );
+    }
     let limits = crate::server::Limits::from(&config.engine.server);
     tracing::info!(
         listen = %listener.local_addr().unwrap_or(listen),

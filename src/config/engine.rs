@@ -127,12 +127,17 @@ pub struct ServerConfig {
     /// Time a request gets for its body and its answer; 408 after that.
     #[serde(default = "default_request_timeout")]
     pub request_timeout_secs: u64,
+    /// The credentials.json entry whose `api_key` is the token that enables control over HTTP
+    /// (`POST /control/halt`, `/control/resume`); null (the default) leaves control off.
+    #[serde(default)]
+    pub control_token: Option<String>,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: default_listen(),
+            control_token: None,
             max_connections: default_max_connections(),
             header_read_timeout_secs: default_header_read_timeout(),
             request_timeout_secs: default_request_timeout(),

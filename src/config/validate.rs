@@ -3,6 +3,9 @@ use crate::input::excerpt;
 use rust_decimal::Decimal;
 use std::collections::BTreeSet;
 
+/// A shorter control token could be guessed by whoever reaches the port.
+const MIN_CONTROL_TOKEN_CHARS: usize = 16;
+
 /// Checks the set as a whole; the first problem found is returned, phrased with file and path.
 pub(super) fn validate(mut set: ConfigSet, checks: &Checks) -> Result<ConfigSet, ConfigError> {
     let engine_file = set.path_of(ConfigFile::Engine);
@@ -55,6 +58,25 @@ pub(super) fn validate(mut set: ConfigSet, checks: &Checks) -> Result<ConfigSet,
             "0 would reconcile in a busy loop",
             "a number of seconds >= 1",
         ));
+    }
+    if let Some(name) = &e.server.control_token {
+        let key_len = set
+            .credentials
+            .get(name)
+            .and_then(|c| c.api_key.as_ref())
+            .map(|k| k.expose().chars().count());
+        if key_len.is_none_or(|n| n < MIN_CONTROL_TOKEN_CHARS) {
+            return Err(ConfigError::invalid(
+                &engine_file,
+                "server.control_token",
+                format!(
+                    "credentials.json has no entry {} with an api_key of at least \
+                     {MIN_CONTROL_TOKEN_CHARS} characters",
+                    excerpt(name)
+                ),
+                "the name of a credentials.json entry whose api_key is the control token, or null",
+            ));
+        }
     }
     if e.server.listen.parse::<std::net::SocketAddr>().is_err() {
         return Err(ConfigError::invalid(

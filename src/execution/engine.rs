@@ -44,6 +44,8 @@ pub struct EngineHandles {
     pub targets: watch::Receiver<Arc<TargetBook>>,
     /// Asks for a cycle as soon as possible (debounced).
     pub poke: mpsc::Sender<()>,
+    /// Where the kill switch lives, for control over HTTP.
+    pub state_dir: PathBuf,
 }
 
 pub struct Engine {
@@ -76,7 +78,7 @@ impl Engine {
     ) -> Engine {
         let (poke, poke_rx) = mpsc::channel(64);
         Engine {
-            state_dir,
+            state_dir: state_dir.clone(),
             handles: EngineHandles {
                 cache,
                 journal,
@@ -86,6 +88,7 @@ impl Engine {
                 config,
                 targets,
                 poke,
+                state_dir,
             },
             poke_rx,
             accounts: BTreeMap::new(),

@@ -6,6 +6,7 @@ pub mod client_id;
 pub mod conditions;
 mod cooldown;
 mod engine;
+pub mod flatten;
 pub mod health;
 pub mod metrics;
 pub mod planner;

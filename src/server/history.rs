@@ -158,6 +158,7 @@ mod tests {
             },
             targets_revision: 0,
             sources: Vec::new(),
+            control: false,
         }
     }
 

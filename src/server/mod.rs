@@ -1,6 +1,7 @@
 //! The HTTP surface: `/healthz`, `/status`, `/metrics`, `POST /webhook/<source>`, and the
 //! read-only status page at `/` (with `/history` for its chart).
 
+mod control;
 mod health;
 mod history;
 mod listener;
@@ -61,6 +62,9 @@ pub fn router(engine: EngineHandles, webhooks: Arc<WebhookSources>) -> Router {
         .route("/status", get(status))
         .route("/metrics", get(metrics))
         .route("/webhook/:source", post(webhook::receive))
+        .route("/control/halt", post(control::halt))
+        .route("/control/resume", post(control::resume))
+        .route("/control/flatten", post(control::flatten))
         .with_state(state)
 }
 

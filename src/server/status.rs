@@ -15,6 +15,8 @@ pub struct StatusReport {
     pub cycle: CycleInfo,
     pub targets_revision: u64,
     pub sources: Vec<SourceStatus>,
+    /// Whether `POST /control/...` is enabled (a control token is configured).
+    pub control: bool,
 }
 
 /// One signal source and how fresh it is.
@@ -131,6 +133,7 @@ pub fn build_status(handles: &EngineHandles) -> StatusReport {
         cycle,
         targets_revision: handles.targets.borrow().revision,
         sources,
+        control: config.engine.server.control_token.is_some(),
     }
 }
 

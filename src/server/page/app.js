@@ -101,7 +101,10 @@ function accountBlock(account, history) {
   for (const series of history.filter((h) => h.account === account.name)) {
     charts.append(chart(series));
   }
-  return el("div", { class: "account", "data-account": account.name }, head, value, reason, table, charts);
+  const flatten = controlEnabled
+    ? el("p", {}, el("button", { type: "button", class: "control", "data-action": "flatten", onclick: () => control("flatten", account.name) }, "Flatten " + account.name))
+    : "";
+  return el("div", { class: "account", "data-account": account.name }, head, value, reason, flatten, table, charts);
 }
 
 // Target (blue) and position (orange) of one symbol over the kept hours, as steps.
@@ -156,7 +159,31 @@ function sourceRow(src) {
     el("td", { class: "text drift-cell" }, freshnessText(src)));
 }
 
+// Control actions appear only when /status says a control token is configured. The token is
+// asked for on each action and kept nowhere: the page stays read-only for whoever lacks it.
+let controlEnabled = false;
+
+async function control(action, account) {
+  const what = account ? `${action} ${account}` : action;
+  const token = window.prompt(`Control token to ${what}:`);
+  if (!token) return;
+  const path = "/control/" + action + (account ? "?account=" + encodeURIComponent(account) : "");
+  try {
+    const r = await fetch(path, { method: "POST", headers: { "X-Control-Token": token }, cache: "no-store" });
+    const text = r.status === 403 ? "wrong control token" : `HTTP ${r.status}`;
+    document.getElementById("control-result").textContent = `${what}: ${r.ok ? "done" : text}`;
+  } catch (e) {
+    document.getElementById("control-result").textContent = `${what}: the daemon did not answer`;
+  }
+}
+
+function renderControls(enabled) {
+  controlEnabled = Boolean(enabled);
+  document.getElementById("controls").hidden = !controlEnabled;
+}
+
 function render(status, history) {
+  renderControls(status.control);
   const c = status.cycle;
   document.getElementById("cycle").textContent =
     `cycle ${c.number}` + (c.last_started ? `, started ${new Date(c.last_started).toLocaleString()}` : "") +
@@ -196,4 +223,6 @@ async function refresh() {
   }
 }
 
+document.getElementById("halt").addEventListener("click", () => control("halt"));
+document.getElementById("resume").addEventListener("click", () => control("resume"));
 refresh();

@@ -168,6 +168,8 @@ pub struct State {
     pub lots: BTreeMap<String, Decimal>,
     /// Every executed fill in order, a doubled order under a fresh id included.
     pub fills: Vec<Fill>,
+    /// The venue's documented rate limits as this server enforces them (off by default).
+    pub windows: Arc<crate::common::limits::Windows>,
 }
 
 #[derive(Clone)]
@@ -193,7 +195,13 @@ impl MockExchange {
             hidden: Vec::new(),
             lots: BTreeMap::new(),
             fills: Vec::new(),
+            windows: Arc::default(),
         })))
+    }
+
+    /// The rate-limit windows (`enforce(true)` to refuse what the venue would refuse).
+    pub fn windows(&self) -> Arc<crate::common::limits::Windows> {
+        self.lock().windows.clone()
     }
 
     pub fn lock(&self) -> std::sync::MutexGuard<'_, State> {

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 use crate::common::exchange::{Fault, MockExchange, Target};
+use crate::common::limits::{Exceeded, Limit, Quota};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
@@ -78,6 +79,19 @@ pub trait Wire: Send + Sync + 'static {
     fn fault_frame(&self, fault: &Fault) -> Response;
     /// The venue's answer to a verified request.
     fn route(&self, req: &Request, applied: Applied) -> Response;
+    /// The documented limits `req` counts against, with the scope the venue counts them in
+    /// (per key, per endpoint, per IP). Enforced only when `MockExchange::windows()` is on.
+    fn limits(&self, _req: &Request) -> Vec<Limit> {
+        Vec::new()
+    }
+    /// The venue's own answer to a request over a limit (status, body, headers as documented).
+    fn limit_refusal(&self, exceeded: &Exceeded) -> Response {
+        self.fault_frame(&Fault::RateLimit {
+            reset_secs: exceeded.retry_after.as_secs().max(1),
+        })
+    }
+    /// Adds the venue's quota headers (remaining, reset) to an answer, for venues that send them.
+    fn quota_headers(&self, _quotas: &[Quota], _answer: &mut Response) {}
 }
 
 /// Serves `wire` on a loopback port; returns the address.
@@ -117,6 +131,10 @@ async fn handle<W: Wire>(
         refusal.is_none(),
         placement.clone(),
     );
+    let quotas = match ex.windows().admit(&wire.limits(&req)) {
+        Ok(quotas) => quotas,
+        Err(exceeded) => return wire.limit_refusal(&exceeded),
+    };
     if req.method == Method::GET {
         // Reading the position is when a held order reaches it (accepted, then booked).
         ex.release_held();
@@ -142,7 +160,8 @@ async fn handle<W: Wire>(
     if let Some(answer) = refusal {
         return answer;
     }
-    let answer = wire.route(&req, applied);
+    let mut answer = wire.route(&req, applied);
+    wire.quota_headers(&quotas, &mut answer);
     match fault {
         Some(Fault::AcceptThenStall { delay_ms }) => {
             // The order is in the book; the answer comes too late for the client.

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod exchange;
+pub mod limits;
 pub mod loopback;
 pub mod rig;
 pub mod validator;

@@ -25,7 +25,7 @@ pub async fn run(cli: &Cli) -> Result<(), String> {
             .as_deref()
             .and_then(LogFormat::parse)
     });
-    telemetry::init(format, config.engine.logging.level.as_deref());
+    telemetry::init(format, &config.engine.logging, &state_dir).map_err(|e| e.to_string())?;
     for w in &config.warnings {
         tracing::warn!(warning = %w, "config warning");
     }

@@ -188,7 +188,7 @@ impl Default for RiskConfig {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoggingConfig {
     /// A tracing filter such as `info` or `trade_engine=debug`; when unset, `RUST_LOG` (else `info`).
@@ -197,6 +197,42 @@ pub struct LoggingConfig {
     /// `json` or `pretty`; the `--log-format` flag wins when given.
     #[serde(default)]
     pub format: Option<String>,
+    /// Also write JSON lines to rotating files: `/var/log/trade-engine/engine.log` becomes
+    /// `engine.<date>.log` in that directory. A relative path is under the state directory.
+    /// Read at start (a change needs a restart).
+    #[serde(default)]
+    pub file: Option<std::path::PathBuf>,
+    /// When a new file starts: `daily` (default), `hourly` or `never`.
+    #[serde(default)]
+    pub rotation: LogRotation,
+    /// Rotated files kept; older ones are deleted.
+    #[serde(default = "default_keep_files")]
+    pub keep_files: usize,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        LoggingConfig {
+            level: None,
+            format: None,
+            file: None,
+            rotation: LogRotation::default(),
+            keep_files: default_keep_files(),
+        }
+    }
+}
+
+fn default_keep_files() -> usize {
+    7
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LogRotation {
+    #[default]
+    Daily,
+    Hourly,
+    Never,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -104,6 +104,25 @@ pub(super) fn validate(mut set: ConfigSet, checks: &Checks) -> Result<ConfigSet,
         }
     }
 
+    if e.logging.file.is_some() && e.logging.keep_files == 0 {
+        return Err(ConfigError::invalid(
+            &engine_file,
+            "logging.keep_files",
+            "0 would delete every log file as soon as it rotates",
+            "a number >= 1 (default 7)",
+        ));
+    }
+    if let Some(format) = &e.logging.format {
+        if !matches!(format.as_str(), "json" | "pretty") {
+            return Err(ConfigError::invalid(
+                &engine_file,
+                "logging.format",
+                format!("{} is not a log format", excerpt(format)),
+                "\"json\", \"pretty\" or null",
+            ));
+        }
+    }
+
     let mut names = BTreeSet::new();
     let mut account_warnings = Vec::new();
     for (i, a) in e.accounts.iter().enumerate() {

@@ -210,3 +210,48 @@ fn sigterm_lets_the_inflight_order_finish(kind: &str) {
     );
     rig.check("sigterm in flight");
 }
+
+/// Guarantee 9's limit: an order whose answer hangs past the 20 s shutdown grace does not keep
+/// the daemon from stopping (systemd would kill it uncleanly at TimeoutStopSec). The journal
+/// keeps the order as sent-but-unknown, and the next start resolves it by id: nothing doubled.
+/// (One venue is enough: the grace is the daemon's, not the venue's.)
+#[test]
+fn sigterm_gives_up_on_a_hung_order_after_the_grace() {
+    let mut rig = Rig::new("bybit");
+    // A client deadline longer than the grace, so only the grace can end the wait.
+    let engine = serde_json::json!({
+        "accounts": [rig.venue.account("acct", "cred", 60_000)],
+        "sources": [{"name": "manual", "kind": "file", "path": "signals/manual.json"}],
+        "cycle": {"reconcile_interval_secs": 1, "debounce_ms": 20},
+        "risk": {"max_price_age_secs": 30}
+    });
+    write(rig.cfg.path(), "engine.json", &engine.to_string());
+    rig.start();
+    rig.inject(Target::Place, Fault::AcceptThenStall { delay_ms: 50_000 });
+    let q = rig.set_depth(dec!(0.5));
+    let deadline = Instant::now() + WAIT;
+    while rig.position() != q {
+        assert!(Instant::now() < deadline, "order never arrived");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let d = rig.daemon.take().expect("running");
+    let (state_dir, log) = (d.state_dir.clone(), d.log.clone());
+    // `stop` fails the test when the daemon is still running 30 s after SIGTERM.
+    let status = d.stop();
+    assert_eq!(status.code(), Some(0));
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert!(
+        text.contains("in-flight work did not finish in time"),
+        "the grace ended the wait: {text}"
+    );
+    let journal: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(state_dir.join("journal/acct.json")).expect("journal"),
+    )
+    .expect("whole");
+    let entries = journal["entries"].as_array().expect("entries");
+    assert_eq!(entries.len(), 1, "{journal}");
+    assert_ne!(entries[0]["status"], "filled", "{journal}");
+    rig.start();
+    rig.settle(q, "after the restart resolved the hung order");
+    rig.check("sigterm with a hung order");
+}

@@ -152,9 +152,16 @@ fn wrong_tokens_and_bad_payloads_change_nothing() {
         assert_eq!(status, *want, "{what}: {answer}");
         assert!(answer.contains(message), "{what}: {answer}");
     }
-    // Give a wrongly accepted signal every chance to trade.
-    std::thread::sleep(Duration::from_millis(1500));
-    let s = d.status().unwrap();
+    // A valid marker signal after the refused ones: once the daemon has traded it, a wrongly
+    // accepted signal before it would have traded too.
+    let auth = [("X-Webhook-Token", TOKEN)];
+    assert_eq!(
+        post(&d, r#"{"symbol": "ETHUSDT", "depth": "0.2"}"#, &auth).0,
+        200
+    );
+    let s = d.wait_until("the marker traded", Duration::from_secs(20), |s| {
+        !position(s, "ETHUSDT").is_zero()
+    });
     assert!(position(&s, "BTCUSDT").is_zero());
     assert!(target(&s, "BTCUSDT").is_zero());
     let signals = std::fs::read_to_string(state.path().join("signals.json")).unwrap_or_default();

@@ -323,3 +323,58 @@ fn trading_disabled_moves_the_account_to_close_only_and_back() {
     assert!(account(&s, "bybit-good").unwrap()["reason"].is_null());
     assert_eq!(d.stop().code(), Some(0));
 }
+
+/// Guarantee 5's quarantine: a key the venue refuses three times in a row is left alone for an
+/// hour (no request at all, so a dead key cannot get the IP banned), and fixing
+/// credentials.json lifts it at once: the account trades without a restart.
+#[test]
+fn refused_credentials_are_quarantined_until_fixed() {
+    let bad = server();
+    let engine = serde_json::json!({
+        "accounts": [
+            {"name": "bybit-bad", "venue": "bybit", "credentials": "bybit_bad",
+             "rest_url": bad.rest_url, "ws_url": bad.ws_url, "timeout_ms": 3000},
+        ],
+        "sources": [{"name": "manual", "kind": "file", "path": "signals/manual.json"}],
+        "cycle": {"reconcile_interval_secs": 1, "debounce_ms": 50},
+    })
+    .to_string();
+    let cfg = config_dir(&[
+        ("engine.json", &engine),
+        (
+            "credentials.json",
+            &serde_json::json!({"bybit_bad": {"api_key": KEY, "api_secret": "not-the-secret"}})
+                .to_string(),
+        ),
+        ("signal_weights.json", SIM_WEIGHTS),
+        ("signals/manual.json", r#"{"BTCUSDT": {"depth": 0.5}}"#),
+    ]);
+    let state = tempfile::tempdir().unwrap();
+    let d = Daemon::start(cfg.path(), state.path());
+    // Refused at start, after 5 s and after 10 s more: then quarantined.
+    d.wait_until("quarantined", Duration::from_secs(60), |_| {
+        d.log_text().contains("credentials quarantined")
+    });
+    let reads_then = wallet_reads(&bad);
+    for _ in 0..3 {
+        d.wait_for_fresh_cycle(WAIT);
+    }
+    assert_eq!(
+        wallet_reads(&bad),
+        reads_then,
+        "a quarantined key sent requests"
+    );
+    let s = d.status().unwrap();
+    assert_eq!(account(&s, "bybit-bad").unwrap()["state"], "error");
+    assert!(bad.exchange.requests().iter().all(|r| r.placement.is_none()));
+
+    write(
+        cfg.path(),
+        "credentials.json",
+        &serde_json::json!({"bybit_bad": {"api_key": KEY, "api_secret": SECRET}}).to_string(),
+    );
+    d.wait_until("trading after the fix", WAIT, |_| {
+        bad.exchange.position("BTCUSDT") == dec!(0.166)
+    });
+    assert_eq!(d.stop().code(), Some(0));
+}

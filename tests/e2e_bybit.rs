@@ -366,7 +366,11 @@ fn refused_credentials_are_quarantined_until_fixed() {
     );
     let s = d.status().unwrap();
     assert_eq!(account(&s, "bybit-bad").unwrap()["state"], "error");
-    assert!(bad.exchange.requests().iter().all(|r| r.placement.is_none()));
+    assert!(bad
+        .exchange
+        .requests()
+        .iter()
+        .all(|r| r.placement.is_none()));
 
     write(
         cfg.path(),

@@ -33,6 +33,7 @@ struct Scripted {
     script: Mutex<VecDeque<Script>>,
     placed: Mutex<Vec<OrderRequest>>,
     stale: Mutex<bool>,
+    stale_value: Mutex<bool>,
     fail_reads: Mutex<Option<VenueError>>,
     /// An order the venue holds under a client id, answered by lookups instead of the sim's.
     foreign: Mutex<Option<OrderAck>>,
@@ -60,7 +61,11 @@ impl Venue for Scripted {
         if let Some(e) = self.fail_reads.lock().unwrap().clone() {
             return Err(e);
         }
-        self.inner.account_value().await
+        let mut value = self.inner.account_value().await?;
+        if *self.stale_value.lock().unwrap() {
+            value.at = Utc::now() - chrono::Duration::seconds(3600);
+        }
+        Ok(value)
     }
     async fn positions(&self) -> Result<Vec<Position>, VenueError> {
         self.inner.positions().await
@@ -169,6 +174,7 @@ fn world(dir: Option<tempfile::TempDir>) -> World {
         script: Default::default(),
         placed: Default::default(),
         stale: Mutex::new(false),
+        stale_value: Mutex::new(false),
         fail_reads: Mutex::new(None),
         foreign: Mutex::new(None),
     });
@@ -325,6 +331,30 @@ async fn stale_prices_only_allow_reducing() {
     );
     w.cycle_at(dec!(-0.6)).await;
     assert_eq!(w.position().await, Decimal::ZERO, "a flip only closes");
+}
+
+/// Guarantee 6 for the account value: sizing from an old equity figure could open far more than
+/// the account holds now, so only reductions go out until a fresh value arrives.
+#[tokio::test]
+async fn a_stale_account_value_only_allows_reducing() {
+    let mut w = world(None);
+    w.cycle_at(dec!(0.6)).await;
+    *w.venue.stale_value.lock().unwrap() = true;
+    w.cycle_at(dec!(1)).await;
+    assert_eq!(
+        w.position().await,
+        dec!(0.1),
+        "no increase on a stale value"
+    );
+    w.cycle_at(dec!(0.3)).await;
+    assert_eq!(
+        w.position().await,
+        dec!(0.05),
+        "reductions still go through"
+    );
+    *w.venue.stale_value.lock().unwrap() = false;
+    w.cycle_at(dec!(0.6)).await;
+    assert_eq!(w.position().await, dec!(0.1), "a fresh value opens again");
 }
 
 #[tokio::test]

@@ -113,3 +113,106 @@ fn bybit_and_bitmex_accounts_converge_and_flip_together() {
     assert!(by.exchange.requests().iter().all(|r| r.signature_ok));
     assert_eq!(d.stop().code(), Some(0));
 }
+
+/// One daemon with an account on every loopback venue of the kit (`venues::ALL`: each venue's
+/// own wire, signatures and units) converges, flips and closes, all at once, never beyond the
+/// larger target on any of them.
+#[test]
+fn every_venue_converges_flips_and_closes_in_one_daemon() {
+    let servers: Vec<Box<dyn common::venues::Loopback>> = common::venues::ALL
+        .iter()
+        .map(|kind| common::venues::start(kind, dec!(10000), dec!(50000)))
+        .collect();
+    let accounts: Vec<serde_json::Value> = servers
+        .iter()
+        .map(|s| s.account(s.kind(), s.kind(), 3000))
+        .collect();
+    let credentials: serde_json::Map<String, serde_json::Value> = servers
+        .iter()
+        .map(|s| (s.kind().to_string(), s.credential(None)))
+        .collect();
+    let engine = serde_json::json!({
+        "accounts": accounts,
+        "sources": [{"name": "manual", "kind": "file", "path": "signals/manual.json"}],
+        "cycle": {"reconcile_interval_secs": 1, "debounce_ms": 50}
+    });
+    let cfg = config_dir(&[
+        ("engine.json", &engine.to_string()),
+        (
+            "credentials.json",
+            &serde_json::Value::Object(credentials).to_string(),
+        ),
+        (
+            "signal_weights.json",
+            r#"[{"symbol": "BTCUSDT", "leverage": 2, "sources": [{"source": "manual", "weight": 1.0}]}]"#,
+        ),
+        ("signals/manual.json", r#"{"BTCUSDT": {"depth": 0.5}}"#),
+    ]);
+    let state = tempfile::tempdir().unwrap();
+    let d = Daemon::start(cfg.path(), state.path());
+    // Each venue's position in its own units for `btc` BTC.
+    let at = |btc: rust_decimal::Decimal| {
+        servers.iter().all(|s| {
+            let native = s.native("BTCUSDT");
+            s.exchange().position(&native) == btc * s.units("BTCUSDT")
+        })
+    };
+    let positions = || {
+        servers
+            .iter()
+            .map(|s| {
+                format!(
+                    "{}={}",
+                    s.kind(),
+                    s.exchange().position(&s.native("BTCUSDT"))
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    // 10,000 USD × 0.5 × 2 at 50,000 = 0.2 BTC.
+    d.wait_until("long everywhere", WAIT, |_| at(dec!(0.2)));
+    write(
+        cfg.path(),
+        "signals/manual.json",
+        r#"{"BTCUSDT": {"depth": -0.25}}"#,
+    );
+    d.wait_until("short everywhere", WAIT, |_| at(dec!(-0.1)));
+    write(
+        cfg.path(),
+        "signals/manual.json",
+        r#"{"BTCUSDT": {"depth": 0}}"#,
+    );
+    d.wait_until("flat everywhere", WAIT, |_| at(dec!(0)));
+    let s = d.status().unwrap();
+    for server in &servers {
+        let units = server.units("BTCUSDT");
+        let peak = server
+            .exchange()
+            .lock()
+            .fills
+            .iter()
+            .map(|f| f.exposure.abs())
+            .max()
+            .unwrap_or_default();
+        assert_eq!(
+            peak,
+            dec!(0.2) * units,
+            "{}: never beyond the larger target",
+            server.kind()
+        );
+        assert!(
+            server.exchange().requests().iter().all(|r| r.signature_ok),
+            "{}: every request signed correctly",
+            server.kind()
+        );
+        assert_eq!(
+            account(&s, server.kind()).unwrap()["state"],
+            "ok",
+            "{}: {}",
+            server.kind(),
+            positions()
+        );
+    }
+    assert_eq!(d.stop().code(), Some(0));
+}

@@ -543,7 +543,9 @@ impl Venue for OandaVenue {
         if resp.status >= 300 {
             return Err(parse::error(&resp, ctx));
         }
-        let answer: OrderAnswer = parse::body(&resp, ctx)?;
+        let mut answer: OrderAnswer = parse::body(&resp, ctx)?;
+        // The cancel in a replace's answer is the old order's, not a refusal of the new one.
+        answer.order_cancel_transaction = None;
         parse::order_answer(
             &answer,
             client_order_id,

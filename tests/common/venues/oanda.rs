@@ -30,6 +30,8 @@ pub const TOKEN: &str = "loopback-oanda-token";
 pub const ACCOUNT_ID: &str = "101-004-1234567-001";
 /// Venue units (EUR of EUR_USD) per BTC of the suites.
 pub const UNITS_PER_BTC: Decimal = dec!(1000);
+/// A `ws_sessions` entry that drops the pricing streams only.
+const DROP_PRICING: &str = "__drop_pricing__";
 
 /// `(name, displayPrecision, tradeUnitsPrecision, marginRate)`.
 const INSTRUMENTS: [(&str, u32, u32, &str); 4] = [
@@ -864,7 +866,7 @@ async fn stream_lines(
             }
             _ = watch.tick() => {
                 let drop_now = s.ex.lock().ws_sessions.iter().skip(me + 1)
-                    .any(|x| x.len() == 1 && x[0] == "__drop__");
+                    .any(|x| x.len() == 1 && (x[0] == "__drop__" || (pricing && x[0] == DROP_PRICING)));
                 if drop_now {
                     // Ends the body mid-stream, as a dropped connection does.
                     let _ = out.send(Err(std::io::Error::other("dropped"))).await;
@@ -924,8 +926,30 @@ impl Loopback for OandaServer {
         }
         3
     }
+    /// Prices streamed before the change were fresh when they came: the pricing stream is
+    /// dropped and this returns once the client is connected again (its marks are reset on
+    /// every connection), so that every price it holds afterwards is served with the lag.
     fn set_price_lag(&self, lag_ms: i64) -> bool {
         self.extra().price_lag_ms = lag_ms;
+        let is_pricing = |s: &Vec<String>| s.first().is_some_and(|l| l.contains("/pricing/stream"));
+        let marker = {
+            let mut st = self.shared.ex.lock();
+            if !st.ws_sessions.iter().any(is_pricing) {
+                return true;
+            }
+            st.ws_sessions.push(vec![DROP_PRICING.into()]);
+            st.ws_sessions.len() - 1
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::time::Instant::now() < deadline {
+            if self.shared.ex.lock().ws_sessions[marker + 1..]
+                .iter()
+                .any(is_pricing)
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         true
     }
     fn as_any(&self) -> &dyn std::any::Any {

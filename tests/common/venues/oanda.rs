@@ -172,7 +172,7 @@ fn reject(status: StatusCode, reason: &str, message: &str) -> Response {
     )
 }
 
-fn authorized(headers: &HeaderMap) -> bool {
+pub fn authorized(headers: &HeaderMap) -> bool {
     headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())

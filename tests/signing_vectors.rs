@@ -119,3 +119,26 @@ fn the_bitmex_loopback_rule_reproduces_every_vector() {
         assert_eq!(sig, text(&c["expected_signature"]), "{}", c["name"]);
     }
 }
+
+/// OANDA signs nothing: every request carries the token as `Authorization: Bearer …`. The
+/// loopback accepts exactly the header the vectors show, and refuses anything else.
+#[test]
+fn the_oanda_loopback_rule_is_the_bearer_header_of_the_vectors() {
+    let text = std::fs::read_to_string(fixtures().join("oanda.json")).expect("fixture");
+    let v: Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(
+        v["common_headers"]["Authorization"],
+        "Bearer <personal-access-token>"
+    );
+    let mut headers = axum::http::HeaderMap::new();
+    let bearer = format!("Bearer {}", common::venues::oanda::TOKEN);
+    headers.insert("authorization", bearer.parse().unwrap());
+    assert!(common::venues::oanda::authorized(&headers));
+    headers.insert("authorization", "Bearer other".parse().unwrap());
+    assert!(!common::venues::oanda::authorized(&headers));
+    headers.insert(
+        "authorization",
+        common::venues::oanda::TOKEN.parse().unwrap(),
+    );
+    assert!(!common::venues::oanda::authorized(&headers), "no scheme");
+}

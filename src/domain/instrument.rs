@@ -162,6 +162,29 @@ mod tests {
     }
 
     #[test]
+    fn fx_units_through_the_quote_currency_rate() {
+        // FX units of the base currency, lot 1: $10,000 at the quote currency's USD rate.
+        let mut fx = linear();
+        fx.kind = ContractKind::Fx;
+        fx.lot = dec!(1);
+        // EUR_USD: quote USD.
+        assert_eq!(
+            fx.qty_for_notional(dec!(10000), dec!(1.085), dec!(1)),
+            Some(dec!(9216))
+        );
+        // USD_JPY: 155 JPY × 1/155 USD per JPY; one unit is a dollar.
+        assert_eq!(
+            fx.qty_for_notional(dec!(10000), dec!(155), dec!(0.0064516)),
+            Some(dec!(10000))
+        );
+        // EUR_GBP: 0.85 GBP × 1.27647 USD per GBP, short.
+        assert_eq!(
+            fx.qty_for_notional(dec!(-10000), dec!(0.85), dec!(1.27647)),
+            Some(dec!(-9216))
+        );
+    }
+
+    #[test]
     fn zero_price_gives_none() {
         assert_eq!(linear().qty_for_notional(dec!(100), dec!(0), dec!(1)), None);
     }

@@ -8,6 +8,7 @@ mod cooldown;
 mod engine;
 pub mod flatten;
 pub mod health;
+mod leverage_cap;
 pub mod metrics;
 pub mod planner;
 pub mod sizing;

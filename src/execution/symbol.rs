@@ -10,7 +10,7 @@ use crate::config::{AccountConfig, RiskConfig};
 use crate::domain::{OpenOrder, OrderAck, OrderIntent, OrderKind, OrderRequest, OrderStatus, Side};
 use crate::state::cache::LastOrder;
 use crate::state::{ExecutionCache, Journal, JournalEntry, JournalStatus};
-use crate::venue::{RejectKind, Venue, VenueError};
+use crate::venue::{LeverageScope, RejectKind, Venue, VenueError};
 use chrono::Utc;
 use rust_decimal::Decimal;
 use std::collections::HashMap;
@@ -227,7 +227,11 @@ impl SymbolJob {
             usd_per_unit,
             raw_target,
             target_qty,
-        } = sizing::size(self.notional, &instrument, &quote);
+        } = sizing::size(
+            self.leverage_capped_notional(&instrument),
+            &instrument,
+            &quote,
+        );
         let min_notional = self
             .account
             .min_order_notional_usd
@@ -255,7 +259,9 @@ impl SymbolJob {
         if plan.intents.is_empty() {
             return Ok(SymbolOutcome::Done);
         }
-        if plan.intents.iter().any(|i| !i.reduce_only) && !self.account.dry_run {
+        // Account-wide leverage (a margin rate) is not the symbol's to set.
+        let per_symbol = self.venue.capabilities().leverage == LeverageScope::PerSymbol;
+        if plan.intents.iter().any(|i| !i.reduce_only) && !self.account.dry_run && per_symbol {
             self.ensure_leverage().await;
         }
         let plan_no = self

@@ -37,6 +37,9 @@ struct Scripted {
     fail_reads: Mutex<Option<VenueError>>,
     /// An order the venue holds under a client id, answered by lookups instead of the sim's.
     foreign: Mutex<Option<OrderAck>>,
+    /// Leverage is account-wide (OANDA) and allows at most this much.
+    account_wide_max: Mutex<Option<Decimal>>,
+    leverage_calls: Mutex<usize>,
 }
 
 #[async_trait]
@@ -44,11 +47,22 @@ impl Venue for Scripted {
     fn kind(&self) -> &'static str {
         "sim"
     }
+    fn capabilities(&self) -> crate::venue::Capabilities {
+        let mut c = self.inner.capabilities();
+        if self.account_wide_max.lock().unwrap().is_some() {
+            c.leverage = crate::venue::LeverageScope::PerAccount;
+        }
+        c
+    }
     fn native_symbol(&self, s: &Symbol) -> String {
         self.inner.native_symbol(s)
     }
     async fn instrument(&self, n: &str) -> Result<Instrument, VenueError> {
-        self.inner.instrument(n).await
+        let mut inst = self.inner.instrument(n).await?;
+        if let Some(max) = *self.account_wide_max.lock().unwrap() {
+            inst.max_leverage = Some(max);
+        }
+        Ok(inst)
     }
     async fn quote(&self, n: &str) -> Result<Quote, VenueError> {
         let mut q = self.inner.quote(n).await?;
@@ -116,6 +130,7 @@ impl Venue for Scripted {
         self.inner.amend_order(n, c, q, p).await
     }
     async fn set_leverage(&self, n: &str, l: Decimal) -> Result<(), VenueError> {
+        *self.leverage_calls.lock().unwrap() += 1;
         self.inner.set_leverage(n, l).await
     }
     async fn set_margin_mode(&self, n: &str, m: MarginMode) -> Result<(), VenueError> {
@@ -177,6 +192,8 @@ fn world(dir: Option<tempfile::TempDir>) -> World {
         stale_value: Mutex::new(false),
         fail_reads: Mutex::new(None),
         foreign: Mutex::new(None),
+        account_wide_max: Mutex::new(None),
+        leverage_calls: Mutex::new(0),
     });
     let (_, config_rx) = watch::channel(Arc::new(cfg));
     let (targets, targets_rx) = watch::channel(book(1, Decimal::ZERO));
@@ -225,6 +242,36 @@ impl World {
     fn health(&self) -> AccountHealth {
         self.cache.get("t").map(|a| a.health).unwrap_or_default()
     }
+}
+
+#[tokio::test]
+async fn account_wide_leverage_is_never_set_per_symbol_and_caps_the_target() {
+    let mut w = world(None);
+    // The account's margin rate allows 0.5 where the weights ask for 1: sized at 0.5.
+    *w.venue.account_wide_max.lock().unwrap() = Some(dec!(0.5));
+    w.cycle_at(dec!(0.6)).await;
+    assert_eq!(w.position().await, dec!(0.05));
+    assert_eq!(
+        *w.venue.leverage_calls.lock().unwrap(),
+        0,
+        "account-wide leverage is never set per symbol"
+    );
+    let note = w.cache.get("t").unwrap().symbols["BTCUSDT"]
+        .leverage_capped
+        .clone()
+        .expect("the cap shows in /status");
+    assert!(note.contains("leverage 1 is above the 0.5"), "{note}");
+    w.cycle_at(dec!(1.2)).await;
+    assert_eq!(
+        w.position().await,
+        dec!(0.1),
+        "never beyond the allowed 0.5"
+    );
+    // A lower cap: reducing to it is allowed.
+    *w.venue.account_wide_max.lock().unwrap() = Some(dec!(0.25));
+    w.cycle_at(dec!(1.2)).await;
+    assert_eq!(w.position().await, dec!(0.05));
+    assert_eq!(*w.venue.leverage_calls.lock().unwrap(), 0);
 }
 
 #[tokio::test]

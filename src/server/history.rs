@@ -149,6 +149,7 @@ mod tests {
                         last_order: None,
                         last_error: None,
                         cooldown: None,
+                        leverage_capped: None,
                     })
                     .collect(),
             }],

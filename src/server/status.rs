@@ -63,6 +63,10 @@ pub struct SymbolStatus {
     /// Opening orders held after the venue refused one (insufficient margin, invalid
     /// quantity), with the venue's reason; reductions still go out.
     pub cooldown: Option<CooldownStatus>,
+    /// The target is sized below the weighted leverage: the account's leverage (OANDA's
+    /// margin rate) allows less.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leverage_capped: Option<String>,
 }
 
 pub fn build_status(handles: &EngineHandles) -> StatusReport {
@@ -113,6 +117,7 @@ pub fn build_status(handles: &EngineHandles) -> StatusReport {
                         last_error: s.last_error.clone(),
                         // Published at the last cycle: one that has run out since is over.
                         cooldown: s.cooldown.clone().filter(|c| c.until > Utc::now()),
+                        leverage_capped: s.leverage_capped.clone(),
                     })
                     .collect(),
             }

@@ -46,6 +46,9 @@ pub struct SymbolState {
     pub last_order: Option<LastOrder>,
     pub last_error: Option<String>,
     pub updated_at: Option<DateTime<Utc>>,
+    /// Why the target is sized below the weighted leverage (an account-wide leverage cap).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leverage_capped: Option<String>,
     /// Lives in the executor's memory (a restart retries once); mirrored here for `/status`,
     /// never written to disk, so a reloaded cache cannot show a cooldown nobody holds.
     #[serde(skip)]

@@ -2,7 +2,7 @@
 //! folder (with a `KIND` of its own) when it is implemented; until then its credential fields are
 //! known, so `check` finds a missing passphrase or account id up front.
 
-use super::common::CredentialField::{AccountId, ApiKey, ApiPassphrase, ApiSecret};
+use super::common::CredentialField::{ApiKey, ApiPassphrase, ApiSecret};
 use super::registry::{no_params, VenueKind};
 
 pub const BLOFIN: VenueKind = VenueKind {
@@ -25,14 +25,6 @@ pub const MEXC: VenueKind = VenueKind {
     name: "mexc",
     title: "MEXC Futures",
     credentials: &[ApiKey, ApiSecret],
-    params: no_params,
-    build: None,
-};
-
-pub const OANDA: VenueKind = VenueKind {
-    name: "oanda",
-    title: "OANDA v20 (FX)",
-    credentials: &[ApiKey, AccountId],
     params: no_params,
     build: None,
 };

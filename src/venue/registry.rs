@@ -45,7 +45,7 @@ pub fn kinds() -> [&'static VenueKind; 7] {
         &super::planned::BLOFIN,
         &super::planned::KUCOIN,
         &super::planned::MEXC,
-        &super::planned::OANDA,
+        &super::oanda::KIND,
     ]
 }
 

@@ -5,6 +5,7 @@
 
 pub mod bitmex;
 pub mod bybit;
+pub mod oanda;
 
 use crate::common::exchange::MockExchange;
 use rust_decimal::Decimal;
@@ -76,7 +77,7 @@ pub trait Loopback: Send + Sync {
 }
 
 /// Every loopback venue, by kind.
-pub const ALL: [&str; 2] = ["bybit", "bitmex"];
+pub const ALL: [&str; 3] = ["bybit", "bitmex", "oanda"];
 
 /// Starts the loopback `kind` with `equity` USD and BTC (and the inverse BTCUSD) at
 /// `btc`, ETH at 2,500.
@@ -90,6 +91,7 @@ pub fn start(kind: &str, equity: Decimal, btc: Decimal) -> Box<dyn Loopback> {
             equity,
             &[("XBTUSDT", btc), ("XBTUSD", btc), ("ETHUSD", dec!(2500))],
         ))),
+        "oanda" => Box::new(oanda::start(equity, btc)),
         other => panic!("no loopback venue {other}"),
     }
 }

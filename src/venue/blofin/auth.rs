@@ -94,7 +94,13 @@ impl Signer for BlofinSigner {
 }
 
 /// The string BloFin signs: plain concatenation, no separators.
-pub fn prehash(path_and_query: &str, method: &str, timestamp: &str, nonce: &str, body: &str) -> String {
+pub fn prehash(
+    path_and_query: &str,
+    method: &str,
+    timestamp: &str,
+    nonce: &str,
+    body: &str,
+) -> String {
     format!("{path_and_query}{method}{timestamp}{nonce}{body}")
 }
 

@@ -20,7 +20,7 @@ use crate::venue::http::RestConfig;
 use crate::venue::registry::{typed_params, VenueKind};
 use crate::venue::stream::{spawn_stream, StreamConfig, StreamTask};
 use crate::venue::{
-    Capabilities, CandleInterval, LeverageScope, MarginMode, RejectKind, Venue, VenueError,
+    CandleInterval, Capabilities, LeverageScope, MarginMode, RejectKind, Venue, VenueError,
     VenueEvent,
 };
 use async_trait::async_trait;
@@ -223,7 +223,11 @@ impl BlofinVenue {
     }
 
     /// The order as BloFin sees it now; `None` when it never saw our id.
-    async fn lookup(&self, native: &str, client_order_id: &str) -> Result<Option<OrderAck>, VenueError> {
+    async fn lookup(
+        &self,
+        native: &str,
+        client_order_id: &str,
+    ) -> Result<Option<OrderAck>, VenueError> {
         match self.rest.order_detail(native, client_order_id).await {
             Ok(Some(row)) => parse::order_ack(&row).map(Some),
             Ok(None) => Ok(None),
@@ -494,7 +498,9 @@ impl Venue for BlofinVenue {
             leverage: wanted,
             margin_mode: mode,
         };
-        self.rest.post("/api/v1/account/set-leverage", &body).await?;
+        self.rest
+            .post("/api/v1/account/set-leverage", &body)
+            .await?;
         Ok(())
     }
 

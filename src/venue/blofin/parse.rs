@@ -2,7 +2,9 @@
 //! table, string numbers, sides, states and net-mode positions. Pure functions, tested with
 //! JSON fixtures in BloFin's own shapes (tests/fixtures/blofin/).
 
-use super::model::{Balance, Envelope, InstrumentRow, ItemResult, MarkPriceRow, OrderRow, PositionRow};
+use super::model::{
+    Balance, Envelope, InstrumentRow, ItemResult, MarkPriceRow, OrderRow, PositionRow,
+};
 use crate::domain::{
     AccountValue, Candle, ContractKind, Instrument, OpenOrder, OrderAck, OrderStatus, Position,
     Quote, Side, Symbol,
@@ -68,7 +70,9 @@ pub fn envelope(resp: &RawResponse, ctx: Ctx<'_>) -> Result<serde_json::Value, V
 
 /// The first item of an order-type `data` (a list, or one object) whose own code is not "0".
 pub fn first_failed_item(data: &serde_json::Value) -> Option<ItemResult> {
-    items(data).into_iter().find(|i| !i.code.is_empty() && i.code != "0")
+    items(data)
+        .into_iter()
+        .find(|i| !i.code.is_empty() && i.code != "0")
 }
 
 /// The items of an order-type `data`: the docs show a list for placing and an object for
@@ -233,7 +237,8 @@ pub fn account_value(balance: &Balance) -> Result<AccountValue, VenueError> {
         })?;
     Ok(AccountValue {
         equity_usd: equity,
-        available_usd: usdt.and_then(|d| opt_num(&d.available_equity).or_else(|| opt_num(&d.available))),
+        available_usd: usdt
+            .and_then(|d| opt_num(&d.available_equity).or_else(|| opt_num(&d.available))),
         at: Utc::now(),
     })
 }

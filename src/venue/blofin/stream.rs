@@ -118,10 +118,20 @@ impl StreamHandler for PrivateStream {
             .map_err(|e| StreamError::Protocol(format!("not JSON ({e}): {text}")))?;
         match frame.event.as_str() {
             "login" if frame.code.is_empty() || frame.code == "0" => return Ok(vec![]),
-            "login" => return Err(StreamError::Auth(format!("{} (code {})", frame.msg, frame.code))),
+            "login" => {
+                return Err(StreamError::Auth(format!(
+                    "{} (code {})",
+                    frame.msg, frame.code
+                )))
+            }
             // A refused login or subscription: the connection is useless; reconnecting (with
             // backoff) logs in and subscribes again.
-            "error" => return Err(StreamError::Auth(format!("{} (code {})", frame.msg, frame.code))),
+            "error" => {
+                return Err(StreamError::Auth(format!(
+                    "{} (code {})",
+                    frame.msg, frame.code
+                )))
+            }
             "subscribe" => {
                 self.acked += 1;
                 return Ok(if self.acked == CHANNELS.len() {
@@ -227,7 +237,8 @@ mod tests {
         let mut s = stream();
         assert_eq!(s.on_text("pong").unwrap(), vec![]);
         assert_eq!(
-            s.on_text(r#"{"event":"login","code":"0","msg":""}"#).unwrap(),
+            s.on_text(r#"{"event":"login","code":"0","msg":""}"#)
+                .unwrap(),
             vec![]
         );
         for (i, c) in CHANNELS.iter().enumerate() {

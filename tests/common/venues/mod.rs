@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod bitmex;
+pub mod blofin;
 pub mod bybit;
 
 use crate::common::exchange::MockExchange;
@@ -76,7 +77,7 @@ pub trait Loopback: Send + Sync {
 }
 
 /// Every loopback venue, by kind.
-pub const ALL: [&str; 2] = ["bybit", "bitmex"];
+pub const ALL: [&str; 3] = ["bybit", "bitmex", "blofin"];
 
 /// Starts the loopback `kind` with `equity` USD and BTC (and the inverse BTCUSD) at
 /// `btc`, ETH at 2,500.
@@ -90,6 +91,7 @@ pub fn start(kind: &str, equity: Decimal, btc: Decimal) -> Box<dyn Loopback> {
             equity,
             &[("XBTUSDT", btc), ("XBTUSD", btc), ("ETHUSD", dec!(2500))],
         ))),
+        "blofin" => Box::new(blofin::start(equity, btc)),
         other => panic!("no loopback venue {other}"),
     }
 }

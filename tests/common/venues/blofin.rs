@@ -38,13 +38,22 @@ struct Inst {
     tick: &'static str,
 }
 
-const INSTRUMENTS: [Inst; 2] = [
+/// BTC-USDT steps by whole contracts here (0.001 BTC, the lot the venue-generic suites
+/// assume); BloFin's own 0.1-contract lot is SOL-USDT's here, and BTC's in the parse fixtures.
+const INSTRUMENTS: [Inst; 3] = [
     Inst {
         id: "BTC-USDT",
         contract_value: "0.001",
+        lot: "1",
+        min: "1",
+        tick: "0.1",
+    },
+    Inst {
+        id: "SOL-USDT",
+        contract_value: "1",
         lot: "0.1",
         min: "0.1",
-        tick: "0.1",
+        tick: "0.001",
     },
     Inst {
         id: "ETH-USDT",

@@ -100,9 +100,8 @@ impl Dialect for BlofinDialect {
     fn classify(&self, status: u16, headers: &HeaderMap, body: &str) -> Option<VenueError> {
         if status == 429 {
             return Some(VenueError::RateLimited {
-                retry_after: retry_after_header(headers)
-                    .unwrap_or(RATE_LIMIT_PAUSE)
-                    .max(RATE_LIMIT_PAUSE),
+                // No reset header is documented; a `Retry-After`, if BloFin sends one, wins.
+                retry_after: retry_after_header(headers).unwrap_or(RATE_LIMIT_PAUSE),
             });
         }
         if status == 401 {

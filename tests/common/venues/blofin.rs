@@ -321,7 +321,14 @@ impl Wire for Shared {
 
     fn fault_frame(&self, fault: &Fault) -> Response {
         match fault {
-            Fault::RateLimit { .. } => too_many(),
+            // BloFin documents no reset header; the injected fault carries its reset in a
+            // `Retry-After` (which the client honours when present) so scenarios can set it.
+            Fault::RateLimit { reset_secs } => {
+                let mut resp = too_many();
+                resp.headers_mut()
+                    .insert("retry-after", reset_secs.to_string().parse().unwrap());
+                resp
+            }
             Fault::AuthFail => error("152409", "Signature verification failed"),
             Fault::Status(code) => (
                 StatusCode::from_u16(*code).unwrap_or(StatusCode::BAD_GATEWAY),

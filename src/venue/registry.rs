@@ -40,9 +40,9 @@ impl VenueKind {
 pub fn kinds() -> [&'static VenueKind; 7] {
     [
         &super::bitmex::KIND,
-        &super::blofin::KIND,
         &super::bybit::KIND,
         &super::sim::KIND,
+        &super::blofin::KIND,
         &super::planned::KUCOIN,
         &super::planned::MEXC,
         &super::planned::OANDA,

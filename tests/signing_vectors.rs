@@ -123,8 +123,8 @@ fn the_bitmex_loopback_rule_reproduces_every_vector() {
 #[test]
 fn the_blofin_loopback_rule_reproduces_every_vector() {
     // BloFin's file is a list of cases (path with its query as sent, nonce, prehash).
-    let text = std::fs::read_to_string(fixtures().join("blofin.json")).expect("fixture");
-    let cases: Vec<Value> = serde_json::from_str(&text).expect("json");
+    let raw = std::fs::read_to_string(fixtures().join("blofin.json")).expect("fixture");
+    let cases: Vec<Value> = serde_json::from_str(&raw).expect("json");
     assert_eq!(cases.len(), 12);
     for c in cases {
         let message = blofin::prehash(

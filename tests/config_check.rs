@@ -65,7 +65,7 @@ fn check_names_the_credential_fields_each_venue_needs() {
     );
     assert!(
         text.contains(
-            "(not implemented in this build); credentials: api_key, api_secret, api_passphrase"
+            "blofin: BloFin USDT perpetuals; credentials: api_key, api_secret, api_passphrase\n"
         ),
         "{text}"
     );

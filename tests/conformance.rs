@@ -130,7 +130,7 @@ pub mod suite {
         h.set_position(Decimal::ZERO).await;
         let v = h.venue();
         let req = market(
-            "teconfdup000000000000000000000001",
+            "teconfdup00000000000000000000001",
             &h.symbol(),
             Side::Buy,
             h.unit(),
@@ -214,9 +214,16 @@ pub mod suite {
             .expect("resting order listed");
         assert_eq!(mine.remaining, h.unit());
         assert_eq!(mine.side, Side::Buy);
-        v.amend_order(&h.symbol(), cid, Some(h.unit() * dec!(2)), None)
-            .await
-            .expect("amend");
+        let amended = v
+            .amend_order(&h.symbol(), cid, Some(h.unit() * dec!(2)), None)
+            .await;
+        if v.capabilities().amend {
+            amended.expect("amend");
+        } else {
+            // A venue without amend says so, and the order is left as it was.
+            let e = amended.expect_err("no amend endpoint");
+            assert!(matches!(e, VenueError::Unsupported(_)), "{e:?}");
+        }
         v.cancel_order(&h.symbol(), cid).await.expect("cancel");
         let open = v.open_orders().await.expect("open orders");
         assert!(open
@@ -299,7 +306,7 @@ pub mod suite {
         let err = h
             .venue()
             .place_order(&market(
-                "teconf5xx000000000000000000000001",
+                "teconf5xx00000000000000000000001",
                 &h.symbol(),
                 Side::Buy,
                 h.unit(),
@@ -313,7 +320,7 @@ pub mod suite {
     pub async fn timeout_after_send_then_lookup<H: Harness>(h: &H) {
         h.set_position(Decimal::ZERO).await;
         ex(h).inject(Target::Place, Fault::AcceptThenStall { delay_ms: 3000 });
-        let cid = "teconfstall0000000000000000000001";
+        let cid = "teconfstall000000000000000000001";
         let err = h
             .venue()
             .place_order(&market(cid, &h.symbol(), Side::Buy, h.unit(), false))
@@ -345,7 +352,7 @@ pub mod suite {
         let ack = h
             .venue()
             .place_order(&market(
-                "teconfpart000000000000000000000001",
+                "teconfpart0000000000000000000001",
                 &h.symbol(),
                 Side::Buy,
                 h.unit() * dec!(2),
@@ -617,6 +624,7 @@ macro_rules! conformance_loopback {
 conformance_loopback!(bybit, bybit_wire, 0);
 conformance_loopback!(bitmex, bitmex_wire, 1);
 conformance_loopback!(oanda, oanda_wire, 2);
+conformance_loopback!(blofin, blofin_wire, 3);
 
 /// Bybit on an account in hedge mode (two legs per symbol, `positionIdx` 1/2).
 pub struct BybitHedgeHarness(Loop<0>);

@@ -98,6 +98,13 @@ fn drift_is_corrected_and_removed_symbols_closed(kind: &str) {
     let inverse = rig.venue.native("BTCUSD");
     let ex = rig.ex().clone();
     let inv = || ex.position(&inverse);
+    if !ex.lock().marks.contains_key(&inverse) {
+        // A venue without inverse contracts (BloFin): the drift half only.
+        rig.drift_to(q / dec!(2));
+        rig.settle(q, "drift corrected");
+        rig.check("drift");
+        return;
+    }
     let deadline = Instant::now() + WAIT;
     while inv() != dec!(-5000) {
         assert!(Instant::now() < deadline, "BTCUSD never opened: {}", inv());

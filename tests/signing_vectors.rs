@@ -7,7 +7,7 @@
 mod common;
 
 use common::loopback::hmac_sha256_hex;
-use common::venues::{bitmex, bybit};
+use common::venues::{bitmex, blofin, bybit};
 use serde_json::Value;
 use std::path::PathBuf;
 
@@ -141,4 +141,24 @@ fn the_oanda_loopback_rule_is_the_bearer_header_of_the_vectors() {
         common::venues::oanda::TOKEN.parse().unwrap(),
     );
     assert!(!common::venues::oanda::authorized(&headers), "no scheme");
+}
+
+#[test]
+fn the_blofin_loopback_rule_reproduces_every_vector() {
+    // BloFin's file is a list of cases (path with its query as sent, nonce, prehash).
+    let raw = std::fs::read_to_string(fixtures().join("blofin.json")).expect("fixture");
+    let cases: Vec<Value> = serde_json::from_str(&raw).expect("json");
+    assert_eq!(cases.len(), 12);
+    for c in cases {
+        let message = blofin::prehash(
+            &text(&c["path"]),
+            &text(&c["method"]),
+            &text(&c["timestamp"]),
+            &text(&c["nonce"]),
+            &text(&c["body"]),
+        );
+        assert_eq!(message, text(&c["prehash"]), "{}", c["name"]);
+        let sig = blofin::sign(&text(&c["api_secret"]), &message);
+        assert_eq!(sig, text(&c["expected_signature"]), "{}", c["name"]);
+    }
 }

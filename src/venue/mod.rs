@@ -3,6 +3,7 @@
 //! modes) are normalised inside each venue's folder; nothing venue-specific leaks out.
 
 pub mod bitmex;
+pub mod blofin;
 pub mod bybit;
 pub mod common;
 mod error;

@@ -42,7 +42,7 @@ pub fn kinds() -> [&'static VenueKind; 7] {
         &super::bitmex::KIND,
         &super::bybit::KIND,
         &super::sim::KIND,
-        &super::planned::BLOFIN,
+        &super::blofin::KIND,
         &super::planned::KUCOIN,
         &super::planned::MEXC,
         &super::oanda::KIND,
@@ -255,8 +255,7 @@ mod tests {
             "{p:?}"
         );
         assert!(!format!("{p:?}").contains("KEY-123"));
-        // A planned venue's fields are known before it is implemented: a missing passphrase
-        // is found by `check`, not at run time.
+        // A missing passphrase is found by `check`, not at run time.
         let blofin = account(serde_json::json!({
             "name": "f", "venue": "blofin", "credentials": "blofin_main"
         }));
@@ -273,7 +272,7 @@ mod tests {
             }})),
         )
         .unwrap();
-        assert!(ok[0].contains("not implemented"), "{ok:?}");
+        assert!(ok.is_empty(), "{ok:?}");
     }
 
     #[test]

@@ -317,11 +317,13 @@ macro_rules! on_every_venue {
         mod bybit { $(#[test] fn $name() { super::$name("bybit") })* }
         mod bitmex { $(#[test] fn $name() { super::$name("bitmex") })* }
         mod oanda { $(#[test] fn $name() { super::$name("oanda") })* }
+        mod blofin { $(#[test] fn $name() { super::$name("blofin") })* }
     };
     (ignored($why:literal): $($name:ident),* $(,)?) => {
         mod bybit_ignored { $(#[test] #[ignore = $why] fn $name() { super::$name("bybit") })* }
         mod bitmex_ignored { $(#[test] #[ignore = $why] fn $name() { super::$name("bitmex") })* }
         mod oanda_ignored { $(#[test] #[ignore = $why] fn $name() { super::$name("oanda") })* }
+        mod blofin_ignored { $(#[test] #[ignore = $why] fn $name() { super::$name("blofin") })* }
     };
 }
 #[allow(unused_imports)]

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod bitmex;
+pub mod blofin;
 pub mod bybit;
 pub mod oanda;
 
@@ -77,7 +78,7 @@ pub trait Loopback: Send + Sync {
 }
 
 /// Every loopback venue, by kind.
-pub const ALL: [&str; 3] = ["bybit", "bitmex", "oanda"];
+pub const ALL: [&str; 4] = ["bybit", "bitmex", "oanda", "blofin"];
 
 /// Starts the loopback `kind` with `equity` USD and BTC (and the inverse BTCUSD) at
 /// `btc`, ETH at 2,500.
@@ -92,6 +93,7 @@ pub fn start(kind: &str, equity: Decimal, btc: Decimal) -> Box<dyn Loopback> {
             &[("XBTUSDT", btc), ("XBTUSD", btc), ("ETHUSD", dec!(2500))],
         ))),
         "oanda" => Box::new(oanda::start(equity, btc)),
+        "blofin" => Box::new(blofin::start(equity, btc)),
         other => panic!("no loopback venue {other}"),
     }
 }

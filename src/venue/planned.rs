@@ -13,14 +13,6 @@ pub const BLOFIN: VenueKind = VenueKind {
     build: None,
 };
 
-pub const KUCOIN: VenueKind = VenueKind {
-    name: "kucoin",
-    title: "KuCoin Futures",
-    credentials: &[ApiKey, ApiSecret, ApiPassphrase],
-    params: no_params,
-    build: None,
-};
-
 pub const MEXC: VenueKind = VenueKind {
     name: "mexc",
     title: "MEXC Futures",

@@ -316,8 +316,13 @@ async fn cross_leverage_uses_its_endpoint_and_margin_mode_is_read_not_assumed() 
         .await
         .expect_err("position open");
     assert_eq!(err.reject_kind(), Some(RejectKind::NeedsFlatPosition), "{err:?}");
+    assert_eq!(s.exchange.position("XBTUSDTM"), dec!(3));
     // Someone switches the mode in the app while flat: the refused order (330005) makes the
     // venue read the mode again, and the next order goes through.
+    v.place_order(&order("tekccross1b", "XBTUSDTM", Side::Sell, dec!(3)))
+        .await
+        .expect("close, in the mode read again: cross");
+    assert_eq!(s.body_of("tekccross1b").unwrap()["marginMode"], "CROSS");
     s.exchange.set_position("XBTUSDTM", Decimal::ZERO);
     s.set_margin_mode("XBTUSDTM", "ISOLATED");
     let err = v

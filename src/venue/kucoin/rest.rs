@@ -162,6 +162,10 @@ impl Rest {
         } else {
             "public"
         };
+        // While the venue has us on hold nothing waits for tokens: the client refuses at once.
+        if let Some(remaining) = self.client.limiter().open_for() {
+            return Err(VenueError::CircuitOpen { remaining });
+        }
         // The client takes one token itself; the rest of the weight is taken here first.
         for _ in 1..weight.max(1) {
             self.client.limiter().acquire(key, bucket).await;

@@ -396,11 +396,17 @@ fn position_row(s: &Shared, symbol: &str, lots: Decimal) -> Value {
     let mark = s.ex.lock().marks.get(symbol).copied().unwrap_or_default();
     json!({
         "id": format!("pos-{symbol}"), "symbol": symbol, "crossMode": mode == "CROSS",
-        "marginMode": mode, "positionSide": "BOTH", "currentQty": lots.to_string().parse::<i64>().unwrap_or(0),
+        "marginMode": mode, "positionSide": "BOTH", "currentQty": int(lots),
         "isOpen": !lots.is_zero(), "avgEntryPrice": if lots.is_zero() { json!(0) } else { json!(mark.to_string().parse::<f64>().unwrap_or(0.0)) },
         "markPrice": mark.to_string().parse::<f64>().unwrap_or(0.0), "leverage": lev, "realLeverage": lev,
         "settleCurrency": "USDT", "unrealisedPnl": 0,
     })
+}
+
+/// Lots as the JSON integer KuCoin sends.
+fn int(lots: Decimal) -> i64 {
+    use rust_decimal::prelude::ToPrimitive;
+    lots.trunc().to_i64().unwrap_or(0)
 }
 
 fn order_row(o: &MockOrder) -> Value {
@@ -410,9 +416,9 @@ fn order_row(o: &MockOrder) -> Value {
         "type": if o.price.is_some() { "limit" } else { "market" },
         "side": if o.side == Side::Buy { "buy" } else { "sell" },
         "price": o.price.map(|p| p.to_string()).unwrap_or_else(|| "0".into()),
-        "size": o.qty.to_string().parse::<i64>().unwrap_or(0),
-        "filledSize": o.filled.to_string().parse::<i64>().unwrap_or(0),
-        "dealSize": o.filled.to_string().parse::<i64>().unwrap_or(0),
+        "size": int(o.qty),
+        "filledSize": int(o.filled),
+        "dealSize": int(o.filled),
         "avgDealPrice": o.avg_price.map(|p| p.to_string()).unwrap_or_else(|| "0".into()),
         "status": if open { "open" } else { "done" }, "isActive": open,
         "cancelExist": o.state == OrderState::Cancelled, "reduceOnly": o.reduce_only,

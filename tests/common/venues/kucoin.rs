@@ -911,6 +911,10 @@ impl crate::common::venues::Loopback for KucoinServer {
     fn as_any(&self) -> &dyn std::any::Any {
         self
     }
+    /// Inverse (coin-margined) contracts are out of scope: USDT-margined only.
+    fn has_inverse(&self) -> bool {
+        false
+    }
     fn build(
         &self,
         timeout_ms: u64,

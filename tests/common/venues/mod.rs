@@ -30,6 +30,10 @@ pub trait Loopback: Send + Sync {
     fn set_price_lag(&self, lag_ms: i64) -> bool;
     /// The server itself, for venue-specific knobs (Bybit's hedge mode).
     fn as_any(&self) -> &dyn std::any::Any;
+    /// Whether the venue trades the inverse BTCUSD (1 USD contracts) next to BTCUSDT.
+    fn has_inverse(&self) -> bool {
+        true
+    }
 
     /// The venue as the daemon builds it (`venue::build`), on this server, with a state
     /// directory of its own.

@@ -130,7 +130,13 @@ fn the_kucoin_loopback_rule_reproduces_every_vector() {
         let path = text_of(&c["path"]);
         let (path, query) = path.split_once('?').unwrap_or((path.as_str(), ""));
         let ts = text_of(&c["timestamp"]);
-        let message = kucoin::prehash(&ts, &text_of(&c["method"]), path, query, &text_of(&c["body"]));
+        let message = kucoin::prehash(
+            &ts,
+            &text_of(&c["method"]),
+            path,
+            query,
+            &text_of(&c["body"]),
+        );
         assert_eq!(message, text_of(&c["prehash"]), "{}", c["name"]);
         let sig = kucoin::sign(&text_of(&c["api_secret"]), &message);
         assert_eq!(sig, text_of(&c["expected_signature"]), "{}", c["name"]);

@@ -38,8 +38,12 @@ fn venue_with(
     }))
     .expect("account");
     let dir = tempfile::tempdir().expect("tempdir");
-    let v = trade_engine::venue::build(&account, Some(&KucoinServer::credential(secret)), dir.path())
-        .expect("kucoin venue");
+    let v = trade_engine::venue::build(
+        &account,
+        Some(&KucoinServer::credential(secret)),
+        dir.path(),
+    )
+    .expect("kucoin venue");
     (v, dir)
 }
 
@@ -75,15 +79,27 @@ async fn sizes_are_lots_of_the_multiplier() {
     let (v, _dir) = venue(&s);
     // XBTUSDTM: one lot is 0.001 BTC, so $10,000 at 50,000 is 200 lots (0.2 BTC), not 0.2.
     let xbt = v.instrument("XBTUSDTM").await.expect("instrument");
-    assert_eq!((xbt.contract_value, xbt.lot, xbt.min_qty), (dec!(0.001), dec!(1), dec!(1)));
+    assert_eq!(
+        (xbt.contract_value, xbt.lot, xbt.min_qty),
+        (dec!(0.001), dec!(1), dec!(1))
+    );
     let q = v.quote("XBTUSDTM").await.expect("quote");
     assert_eq!(xbt.usd_per_unit(q.mark, q.quote_to_usd), dec!(50));
-    assert_eq!(xbt.qty_for_notional(dec!(10000), q.mark, q.quote_to_usd), Some(dec!(200)));
+    assert_eq!(
+        xbt.qty_for_notional(dec!(10000), q.mark, q.quote_to_usd),
+        Some(dec!(200))
+    );
     // XRPUSDTM: one lot is 10 XRP, so $1,000 at 0.5 is 2,000 XRP = 200 lots; $7 rounds to 1.
     let xrp = v.instrument("XRPUSDTM").await.expect("instrument");
     assert_eq!(xrp.contract_value, dec!(10));
-    assert_eq!(xrp.qty_for_notional(dec!(1000), dec!(0.5), dec!(1)), Some(dec!(200)));
-    assert_eq!(xrp.qty_for_notional(dec!(7), dec!(0.5), dec!(1)), Some(dec!(1)));
+    assert_eq!(
+        xrp.qty_for_notional(dec!(1000), dec!(0.5), dec!(1)),
+        Some(dec!(200))
+    );
+    assert_eq!(
+        xrp.qty_for_notional(dec!(7), dec!(0.5), dec!(1)),
+        Some(dec!(1))
+    );
 
     let ack = v
         .place_order(&order("tekclots1", "XBTUSDTM", Side::Buy, dec!(153)))
@@ -91,9 +107,17 @@ async fn sizes_are_lots_of_the_multiplier() {
         .expect("place");
     assert_eq!(ack.status, OrderStatus::Filled);
     assert_eq!(ack.filled_qty, dec!(153));
-    assert_eq!(s.exchange.position("XBTUSDTM"), dec!(153), "153 lots = 0.153 BTC");
+    assert_eq!(
+        s.exchange.position("XBTUSDTM"),
+        dec!(153),
+        "153 lots = 0.153 BTC"
+    );
     let body = s.body_of("tekclots1").expect("body");
-    assert_eq!(body["size"], serde_json::json!(153), "whole lots as a JSON number");
+    assert_eq!(
+        body["size"],
+        serde_json::json!(153),
+        "whole lots as a JSON number"
+    );
     v.place_order(&order("tekclots2", "XRPUSDTM", Side::Sell, dec!(20)))
         .await
         .expect("place");
@@ -106,7 +130,11 @@ async fn sizes_are_lots_of_the_multiplier() {
         .place_order(&order("tekclots3", "XBTUSDTM", Side::Buy, dec!(0.9)))
         .await
         .expect_err("below one lot");
-    assert_eq!(err.reject_kind(), Some(RejectKind::InvalidQuantity), "{err:?}");
+    assert_eq!(
+        err.reject_kind(),
+        Some(RejectKind::InvalidQuantity),
+        "{err:?}"
+    );
     assert_eq!(placements(&s), sent);
 }
 
@@ -114,7 +142,9 @@ async fn sizes_are_lots_of_the_multiplier() {
 async fn key_version_three_and_wrong_credentials_are_typed() {
     let s = server();
     let (v, _dir) = venue_with(&s, None, serde_json::json!({"key_version": 3}));
-    v.account_value().await.expect("version 3 signs the same way");
+    v.account_value()
+        .await
+        .expect("version 3 signs the same way");
     assert!(s.exchange.requests().iter().all(|r| r.signature_ok));
     let (bad, _dir) = venue_with(&s, Some("not-the-secret"), serde_json::json!({}));
     let err = bad.account_value().await.expect_err("wrong secret");
@@ -135,7 +165,11 @@ async fn duplicate_client_oid_is_a_duplicate_never_a_fill() {
     let req = order("tekcdup1", "XBTUSDTM", Side::Buy, dec!(2));
     v.place_order(&req).await.expect("first");
     let err = v.place_order(&req).await.expect_err("duplicate");
-    assert_eq!(err.reject_kind(), Some(RejectKind::DuplicateClientId), "{err:?}");
+    assert_eq!(
+        err.reject_kind(),
+        Some(RejectKind::DuplicateClientId),
+        "{err:?}"
+    );
     assert_eq!(s.exchange.position("XBTUSDTM"), dec!(2));
 }
 
@@ -183,7 +217,11 @@ async fn the_weight_pool_refuses_with_429000_and_the_client_waits_for_the_reset(
     let before = s.exchange.requests().len();
     let err = v.positions().await.expect_err("held until the reset");
     assert!(matches!(err, VenueError::CircuitOpen { .. }), "{err:?}");
-    assert_eq!(s.exchange.requests().len(), before, "nothing sent before the reset");
+    assert_eq!(
+        s.exchange.requests().len(),
+        before,
+        "nothing sent before the reset"
+    );
 }
 
 async fn next_matching(
@@ -210,9 +248,11 @@ async fn the_stream_uses_a_fresh_token_per_connection_and_reports_order_fill_pos
     v.place_order(&order("tekcstream1", "XBTUSDTM", Side::Buy, dec!(7)))
         .await
         .expect("place");
-    next_matching(&mut rx, "order", |e| {
-        matches!(e, VenueEvent::Order { ack, .. } if ack.client_order_id == "tekcstream1")
-    })
+    next_matching(
+        &mut rx,
+        "order",
+        |e| matches!(e, VenueEvent::Order { ack, .. } if ack.client_order_id == "tekcstream1"),
+    )
     .await;
     let fill = next_matching(&mut rx, "fill", |e| matches!(e, VenueEvent::Fill(_))).await;
     match fill {
@@ -254,7 +294,11 @@ async fn the_stream_uses_a_fresh_token_per_connection_and_reports_order_fill_pos
         .collect();
     assert_eq!(
         topics,
-        ["/contractMarket/tradeOrders", "/contract/positionAll", "/contractAccount/wallet"]
+        [
+            "/contractMarket/tradeOrders",
+            "/contract/positionAll",
+            "/contractAccount/wallet"
+        ]
     );
 }
 
@@ -267,17 +311,26 @@ async fn isolated_leverage_rides_on_the_order_and_waits_for_a_flat_position() {
         .set_leverage("XBTUSDTM", dec!(10))
         .await
         .expect_err("open isolated position");
-    assert_eq!(err.reject_kind(), Some(RejectKind::NeedsFlatPosition), "{err:?}");
+    assert_eq!(
+        err.reject_kind(),
+        Some(RejectKind::NeedsFlatPosition),
+        "{err:?}"
+    );
     // Adding keeps the position's own leverage; nothing was closed to change it.
     v.place_order(&order("tekclev1", "XBTUSDTM", Side::Buy, dec!(2)))
         .await
         .expect("add");
     let body = s.body_of("tekclev1").unwrap();
-    assert_eq!((body["leverage"].clone(), body["marginMode"].clone()), (5.into(), "ISOLATED".into()));
+    assert_eq!(
+        (body["leverage"].clone(), body["marginMode"].clone()),
+        (5.into(), "ISOLATED".into())
+    );
     assert_eq!(s.exchange.position("XBTUSDTM"), dec!(12));
     // Flat (closed by the signals): the new leverage applies to the next position.
     s.exchange.set_position("XBTUSDTM", Decimal::ZERO);
-    v.set_leverage("XBTUSDTM", dec!(10)).await.expect("flat now");
+    v.set_leverage("XBTUSDTM", dec!(10))
+        .await
+        .expect("flat now");
     v.place_order(&order("tekclev2", "XBTUSDTM", Side::Buy, dec!(1)))
         .await
         .expect("open");
@@ -295,8 +348,12 @@ async fn isolated_leverage_rides_on_the_order_and_waits_for_a_flat_position() {
 async fn cross_leverage_uses_its_endpoint_and_margin_mode_is_read_not_assumed() {
     let s = server();
     let (v, _dir) = venue(&s);
-    v.set_margin_mode("XBTUSDTM", MarginMode::Cross).await.expect("flat: switch");
-    v.set_leverage("XBTUSDTM", dec!(7)).await.expect("cross leverage");
+    v.set_margin_mode("XBTUSDTM", MarginMode::Cross)
+        .await
+        .expect("flat: switch");
+    v.set_leverage("XBTUSDTM", dec!(7))
+        .await
+        .expect("cross leverage");
     let posted: Vec<String> = s
         .exchange
         .requests()
@@ -304,18 +361,28 @@ async fn cross_leverage_uses_its_endpoint_and_margin_mode_is_read_not_assumed() 
         .filter(|r| r.path_and_query == "/api/v2/changeCrossUserLeverage")
         .map(|r| r.body)
         .collect();
-    assert_eq!(posted, vec![r#"{"symbol":"XBTUSDTM","leverage":"7"}"#.to_string()]);
+    assert_eq!(
+        posted,
+        vec![r#"{"symbol":"XBTUSDTM","leverage":"7"}"#.to_string()]
+    );
     v.place_order(&order("tekccross1", "XBTUSDTM", Side::Buy, dec!(3)))
         .await
         .expect("place");
     let body = s.body_of("tekccross1").unwrap();
-    assert_eq!((body["marginMode"].clone(), body["leverage"].clone()), ("CROSS".into(), 7.into()));
+    assert_eq!(
+        (body["marginMode"].clone(), body["leverage"].clone()),
+        ("CROSS".into(), 7.into())
+    );
     // With a position the switch back needs a flat symbol: refused, typed, nothing changed.
     let err = v
         .set_margin_mode("XBTUSDTM", MarginMode::Isolated)
         .await
         .expect_err("position open");
-    assert_eq!(err.reject_kind(), Some(RejectKind::NeedsFlatPosition), "{err:?}");
+    assert_eq!(
+        err.reject_kind(),
+        Some(RejectKind::NeedsFlatPosition),
+        "{err:?}"
+    );
     assert_eq!(s.exchange.position("XBTUSDTM"), dec!(3));
     // Someone switches the mode in the app while flat: the refused order (330005) makes the
     // venue read the mode again, and the next order goes through.
@@ -402,11 +469,19 @@ async fn a_duplicate_or_refused_item_is_that_order_only() {
     let results = v.place_orders(&reqs).await;
     assert_eq!(results[0].as_ref().expect("ok").filled_qty, dec!(2));
     let dup = results[1].as_ref().expect_err("duplicate");
-    assert_eq!(dup.reject_kind(), Some(RejectKind::DuplicateClientId), "{dup:?}");
+    assert_eq!(
+        dup.reject_kind(),
+        Some(RejectKind::DuplicateClientId),
+        "{dup:?}"
+    );
     let ro = results[2].as_ref().expect_err("reduce-only refused");
     assert_eq!(ro.reject_kind(), Some(RejectKind::ReduceOnly), "{ro:?}");
     assert_eq!(results[3].as_ref().expect("ok").filled_qty, dec!(3));
-    assert_eq!(s.exchange.position("XBTUSDTM"), dec!(3), "the duplicate did not trade");
+    assert_eq!(
+        s.exchange.position("XBTUSDTM"),
+        dec!(3),
+        "the duplicate did not trade"
+    );
     assert_eq!(s.exchange.position("XRPUSDTM"), dec!(3));
     assert_eq!(multi_requests(&s).len(), 1);
 }

@@ -836,7 +836,9 @@ async fn leverage_that_needs_a_flat_position_waits_and_never_closes_it() {
     let message = "the venue changes this leverage only while the position is flat; keeping the current leverage until the position is closed by the signals (it is never closed for this)";
     assert_eq!(logs.count(message), 1, "said once");
     assert!(
-        w.placed().iter().all(|o| o.side == Side::Buy && !o.reduce_only),
+        w.placed()
+            .iter()
+            .all(|o| o.side == Side::Buy && !o.reduce_only),
         "nothing was closed to change the leverage: {:?}",
         w.placed()
     );

@@ -21,7 +21,7 @@ use crate::venue::http::RestConfig;
 use crate::venue::registry::{typed_params, VenueKind};
 use crate::venue::stream::{spawn_stream, StreamConfig, StreamTask};
 use crate::venue::{
-    Capabilities, CandleInterval, LeverageScope, MarginMode, RejectKind, Venue, VenueError,
+    CandleInterval, Capabilities, LeverageScope, MarginMode, RejectKind, Venue, VenueError,
     VenueEvent,
 };
 use async_trait::async_trait;
@@ -118,9 +118,8 @@ impl KucoinConfig {
                 account.name
             )));
         }
-        let params: KucoinParams = typed_params(&account.params).map_err(|e| {
-            VenueError::Local(format!("account \"{}\" params: {e}", account.name))
-        })?;
+        let params: KucoinParams = typed_params(&account.params)
+            .map_err(|e| VenueError::Local(format!("account \"{}\" params: {e}", account.name)))?;
         Ok(KucoinConfig {
             account: account.name.clone(),
             rest_url: common::rest_url(account, &rest::HOSTS)?,
@@ -213,9 +212,7 @@ impl KucoinVenue {
             .unwrap_or_else(|p| p.into_inner())
             .get(native)
             .copied();
-        known
-            .or_else(|| requested.map(whole_leverage))
-            .unwrap_or(1)
+        known.or_else(|| requested.map(whole_leverage)).unwrap_or(1)
     }
 
     fn remember_leverage(&self, native: &str, leverage: u32) {
@@ -226,7 +223,10 @@ impl KucoinVenue {
     }
 
     /// The body of one order, checked locally first (whole lots, a price for limits).
-    async fn order_body<'a>(&self, request: &'a OrderRequest) -> Result<CreateOrder<'a>, VenueError> {
+    async fn order_body<'a>(
+        &self,
+        request: &'a OrderRequest,
+    ) -> Result<CreateOrder<'a>, VenueError> {
         let native = request.native.as_str();
         let inst = self.instrument(native).await?;
         let lots = parse::wire_lots(request.qty, inst.lot);
@@ -241,7 +241,10 @@ impl KucoinVenue {
         }
         let price = match (request.kind, request.price) {
             (OrderKind::Market, _) => None,
-            (OrderKind::Limit, Some(p)) => Some(inst.round_price(p, request.side == crate::domain::Side::Buy).to_string()),
+            (OrderKind::Limit, Some(p)) => Some(
+                inst.round_price(p, request.side == crate::domain::Side::Buy)
+                    .to_string(),
+            ),
             (OrderKind::Limit, None) => {
                 return Err(self.local_reject(
                     RejectKind::InvalidPrice,
@@ -363,7 +366,9 @@ impl Venue for KucoinVenue {
         let row = match self.rest.contract(native).await {
             Ok(Some(row)) if row.symbol == native => row,
             Ok(_) | Err(VenueError::Rejected { .. }) => {
-                return Err(VenueError::UnknownSymbol(format!("{native} (kucoin futures)")))
+                return Err(VenueError::UnknownSymbol(format!(
+                    "{native} (kucoin futures)"
+                )))
             }
             Err(e) => return Err(e),
         };
@@ -472,9 +477,9 @@ impl Venue for KucoinVenue {
                                     Err(e)
                                 }
                             },
-                            None => Err(VenueError::Unknown(ctx.describe(format!(
-                                "the batch answer does not mention {cid}"
-                            )))),
+                            None => Err(VenueError::Unknown(
+                                ctx.describe(format!("the batch answer does not mention {cid}")),
+                            )),
                         };
                         results[idx] = Some(result);
                     }
@@ -508,7 +513,9 @@ impl Venue for KucoinVenue {
     }
 
     async fn cancel_order(&self, native: &str, client_order_id: &str) -> Result<(), VenueError> {
-        self.rest.cancel_by_client_oid(native, client_order_id).await
+        self.rest
+            .cancel_by_client_oid(native, client_order_id)
+            .await
     }
 
     async fn amend_order(

@@ -158,7 +158,11 @@ pub fn instrument(row: &ContractRow) -> Result<Instrument, VenueError> {
 
 /// Whole lots for the wire, rounded toward zero to the lot step.
 pub fn wire_lots(qty: Decimal, lot: Decimal) -> u64 {
-    let lot = if lot > Decimal::ZERO { lot } else { Decimal::ONE };
+    let lot = if lot > Decimal::ZERO {
+        lot
+    } else {
+        Decimal::ONE
+    };
     let lots = (qty / lot).trunc() * lot;
     lots.trunc().to_string().parse::<u64>().unwrap_or(0)
 }

@@ -4,14 +4,14 @@
 
 use super::auth::KucoinSigner;
 use super::model::{
-    AccountOverview, BatchItem, Bullet, ContractRow, MarginModeRow, MarkPrice, OrderPage,
-    OrderRow, PositionRow,
+    AccountOverview, BatchItem, Bullet, ContractRow, MarginModeRow, MarkPrice, OrderPage, OrderRow,
+    PositionRow,
 };
 use super::parse::{self, Ctx};
 use crate::venue::common::Endpoints;
 use crate::venue::http::{
     encode_component, encode_query, header_u64, snippet, Dialect, LimitPolicy, PreparedRequest,
-    RawResponse, Rate, RestClient, RestConfig,
+    Rate, RawResponse, RestClient, RestConfig,
 };
 use crate::venue::VenueError;
 use reqwest::header::HeaderMap;
@@ -214,7 +214,10 @@ impl Rest {
         weight: u32,
     ) -> Result<T, VenueError> {
         let text = serde_json::to_string(body).map_err(|e| {
-            VenueError::Local(format!("kucoin account \"{}\": cannot encode body: {e}", self.account))
+            VenueError::Local(format!(
+                "kucoin account \"{}\": cannot encode body: {e}",
+                self.account
+            ))
         })?;
         self.call(Method::POST, path, &[], Some(text), true, weight)
             .await
@@ -301,7 +304,10 @@ impl Rest {
     }
 
     /// One order by our client id; `None` when KuCoin does not know it.
-    pub async fn order_by_client_oid(&self, client_oid: &str) -> Result<Option<OrderRow>, VenueError> {
+    pub async fn order_by_client_oid(
+        &self,
+        client_oid: &str,
+    ) -> Result<Option<OrderRow>, VenueError> {
         match self
             .get(
                 "/api/v1/orders/byClientOid",
@@ -321,11 +327,18 @@ impl Rest {
         self.post("/api/v1/orders", body, 2).await
     }
 
-    pub async fn place_multi<B: Serialize>(&self, bodies: &[B]) -> Result<Vec<BatchItem>, VenueError> {
+    pub async fn place_multi<B: Serialize>(
+        &self,
+        bodies: &[B],
+    ) -> Result<Vec<BatchItem>, VenueError> {
         self.post("/api/v1/orders/multi", bodies, 20).await
     }
 
-    pub async fn cancel_by_client_oid(&self, symbol: &str, client_oid: &str) -> Result<(), VenueError> {
+    pub async fn cancel_by_client_oid(
+        &self,
+        symbol: &str,
+        client_oid: &str,
+    ) -> Result<(), VenueError> {
         let path = format!(
             "/api/v1/orders/client-order/{}",
             encode_component(client_oid)
@@ -340,7 +353,14 @@ impl Rest {
     /// v1 all-symbols cancel weighs 800 and is never used).
     pub async fn cancel_all(&self, symbol: &str) -> Result<usize, VenueError> {
         let data: serde_json::Value = self
-            .call(Method::DELETE, "/api/v3/orders", &[("symbol", symbol)], None, true, 10)
+            .call(
+                Method::DELETE,
+                "/api/v3/orders",
+                &[("symbol", symbol)],
+                None,
+                true,
+                10,
+            )
             .await?;
         Ok(data
             .get("cancelledOrderIds")
@@ -350,8 +370,13 @@ impl Rest {
     }
 
     pub async fn margin_mode(&self, symbol: &str) -> Result<MarginModeRow, VenueError> {
-        self.get("/api/v2/position/getMarginMode", &[("symbol", symbol)], true, 2)
-            .await
+        self.get(
+            "/api/v2/position/getMarginMode",
+            &[("symbol", symbol)],
+            true,
+            2,
+        )
+        .await
     }
 
     pub async fn bullet_private(&self) -> Result<Bullet, VenueError> {

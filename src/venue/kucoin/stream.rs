@@ -95,7 +95,9 @@ impl StreamHandler for PrivateStream {
             .instance_servers
             .iter()
             .find(|s| s.protocol.is_empty() || s.protocol == "websocket")
-            .ok_or_else(|| StreamError::Prepare("bullet-private named no websocket server".into()))?;
+            .ok_or_else(|| {
+                StreamError::Prepare("bullet-private named no websocket server".into())
+            })?;
         let connect_id = format!("te{}", chrono::Utc::now().timestamp_millis());
         let first = self.next_id();
         for _ in 1..TOPICS.len() {
@@ -111,7 +113,10 @@ impl StreamHandler for PrivateStream {
     }
 
     fn ping(&self) -> Option<String> {
-        Some(serde_json::json!({"id": format!("ping-{}", self.next_id()), "type": "ping"}).to_string())
+        Some(
+            serde_json::json!({"id": format!("ping-{}", self.next_id()), "type": "ping"})
+                .to_string(),
+        )
     }
 
     /// Connected is reported once KuCoin acknowledged every subscription.
@@ -120,8 +125,12 @@ impl StreamHandler for PrivateStream {
     }
 
     fn on_text(&mut self, text: &str) -> Result<Vec<VenueEvent>, StreamError> {
-        let frame: WsFrame = serde_json::from_str(text)
-            .map_err(|e| StreamError::Protocol(format!("not JSON ({e}): {}", crate::venue::http::snippet(text))))?;
+        let frame: WsFrame = serde_json::from_str(text).map_err(|e| {
+            StreamError::Protocol(format!(
+                "not JSON ({e}): {}",
+                crate::venue::http::snippet(text)
+            ))
+        })?;
         match frame.kind.as_str() {
             "welcome" | "pong" => return Ok(vec![]),
             "ack" => {
@@ -133,7 +142,11 @@ impl StreamHandler for PrivateStream {
                 });
             }
             "error" => {
-                let code = frame.code.as_ref().map(parse::code_text).unwrap_or_default();
+                let code = frame
+                    .code
+                    .as_ref()
+                    .map(parse::code_text)
+                    .unwrap_or_default();
                 let what = format!("{code} {}", frame.data);
                 return Err(if code.starts_with("4000") || code == "401" {
                     StreamError::Auth(what)

@@ -28,13 +28,18 @@ fn params_take_key_version_two_or_three() {
     let p = |v: serde_json::Value| params(v.as_object().unwrap());
     assert!(p(serde_json::json!({})).is_ok());
     assert!(p(serde_json::json!({"key_version": 3})).is_ok());
-    assert!(p(serde_json::json!({"key_version": 1})).unwrap_err().contains("2 or 3"));
-    assert!(p(serde_json::json!({"keyversion": 2})).unwrap_err().contains("keyversion"));
+    assert!(p(serde_json::json!({"key_version": 1}))
+        .unwrap_err()
+        .contains("2 or 3"));
+    assert!(p(serde_json::json!({"keyversion": 2}))
+        .unwrap_err()
+        .contains("keyversion"));
 }
 
 #[test]
 fn native_symbols() {
-    let v = KucoinVenue::from_account(&account(serde_json::json!({})), Some(&credential())).unwrap();
+    let v =
+        KucoinVenue::from_account(&account(serde_json::json!({})), Some(&credential())).unwrap();
     assert_eq!(v.native_symbol(&Symbol::new("BTCUSDT")), "XBTUSDTM");
     assert_eq!(v.native_symbol(&Symbol::new("ETHUSDT")), "ETHUSDTM");
     assert_eq!(v.native_symbol(&Symbol::new("XRPUSDT")), "XRPUSDTM");
@@ -48,15 +53,19 @@ fn missing_passphrase_and_testnet_are_explained() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("api_passphrase"), "{e}");
-    let e = KucoinConfig::from_account(&account(serde_json::json!({"testnet": true})), Some(&credential()))
-        .unwrap_err()
-        .to_string();
+    let e = KucoinConfig::from_account(
+        &account(serde_json::json!({"testnet": true})),
+        Some(&credential()),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("no testnet"), "{e}");
 }
 
 #[test]
 fn no_secret_in_debug_output() {
-    let c = KucoinConfig::from_account(&account(serde_json::json!({})), Some(&credential())).unwrap();
+    let c =
+        KucoinConfig::from_account(&account(serde_json::json!({})), Some(&credential())).unwrap();
     let text = format!("{c:?}");
     for secret in ["KEY-123456", "SECRET-abcdef", "PASS-xyz"] {
         assert!(!text.contains(secret), "{text}");
@@ -81,13 +90,20 @@ fn push(name: &str) -> String {
 }
 
 fn handler() -> PrivateStream {
-    let v = KucoinVenue::from_account(&account(serde_json::json!({})), Some(&credential())).unwrap();
+    let v =
+        KucoinVenue::from_account(&account(serde_json::json!({})), Some(&credential())).unwrap();
     PrivateStream::new(v.rest.clone())
 }
 
 #[test]
 fn a_session_connects_with_the_token_and_subscribes_privately() {
-    let s = session_for("wss://ws-api-futures.kucoin.com/", "tok/en=", "te1", Some(18000), 7);
+    let s = session_for(
+        "wss://ws-api-futures.kucoin.com/",
+        "tok/en=",
+        "te1",
+        Some(18000),
+        7,
+    );
     assert_eq!(
         s.url,
         "wss://ws-api-futures.kucoin.com/?token=tok%2Fen%3D&connectId=te1"
@@ -97,9 +113,15 @@ fn a_session_connects_with_the_token_and_subscribes_privately() {
     let first: serde_json::Value = serde_json::from_str(&s.frames[0]).unwrap();
     assert_eq!(first["type"], "subscribe");
     assert_eq!(first["topic"], "/contractMarket/tradeOrders");
-    assert_eq!((first["privateChannel"].clone(), first["response"].clone()), (true.into(), true.into()));
+    assert_eq!(
+        (first["privateChannel"].clone(), first["response"].clone()),
+        (true.into(), true.into())
+    );
     assert_eq!(first["id"], "7");
-    assert!(!format!("{s:?}").contains("tok"), "the token stays out of Debug");
+    assert!(
+        !format!("{s:?}").contains("tok"),
+        "the token stays out of Debug"
+    );
 }
 
 #[test]
@@ -108,7 +130,10 @@ fn connected_after_every_ack_and_pushes_become_events() {
     assert!(h.on_text(&push("welcome")).unwrap().is_empty());
     assert!(h.on_text(&push("ack")).unwrap().is_empty());
     assert!(h.on_text(&push("ack")).unwrap().is_empty());
-    assert_eq!(h.on_text(&push("ack")).unwrap(), vec![VenueEvent::Connected]);
+    assert_eq!(
+        h.on_text(&push("ack")).unwrap(),
+        vec![VenueEvent::Connected]
+    );
     assert!(h.on_text(&push("pong")).unwrap().is_empty());
     let events = h.on_text(&push("order_match")).unwrap();
     match events.as_slice() {
@@ -133,8 +158,17 @@ fn connected_after_every_ack_and_pushes_become_events() {
             qty: dec!(-153)
         }]
     );
-    assert!(h.on_text(&push("position_settlement")).unwrap().is_empty(), "funding is not a position");
-    assert_eq!(h.on_text(&push("wallet")).unwrap(), vec![VenueEvent::WalletChanged]);
-    assert!(matches!(h.on_text(&push("error_token")), Err(StreamError::Auth(_))));
+    assert!(
+        h.on_text(&push("position_settlement")).unwrap().is_empty(),
+        "funding is not a position"
+    );
+    assert_eq!(
+        h.on_text(&push("wallet")).unwrap(),
+        vec![VenueEvent::WalletChanged]
+    );
+    assert!(matches!(
+        h.on_text(&push("error_token")),
+        Err(StreamError::Auth(_))
+    ));
     assert!(h.on_text("not json").is_err());
 }

@@ -67,7 +67,9 @@ fn contract(symbol: &str) -> Option<&'static Contract> {
 
 /// Coins of the base asset in one lot of `symbol`.
 pub fn multiplier(symbol: &str) -> Decimal {
-    contract(symbol).map(|c| c.multiplier).unwrap_or(Decimal::ONE)
+    contract(symbol)
+        .map(|c| c.multiplier)
+        .unwrap_or(Decimal::ONE)
 }
 
 /// KuCoin-only state the venue-agnostic core does not have.
@@ -304,9 +306,8 @@ impl Wire for Shared {
         if is_public(&req.path) && !req.headers.contains_key("kc-api-sign") {
             return None;
         }
-        auth_refusal(req).map(|(code, msg)| {
-            answer(StatusCode::UNAUTHORIZED, json!({"code": code, "msg": msg}))
-        })
+        auth_refusal(req)
+            .map(|(code, msg)| answer(StatusCode::UNAUTHORIZED, json!({"code": code, "msg": msg})))
     }
 
     fn fault_frame(&self, fault: &Fault) -> Response {
@@ -458,9 +459,13 @@ fn get(s: &Shared, path: &str, q: &HashMap<String, String>) -> Response {
             let Some(mark) = s.ex.lock().marks.get(symbol).copied() else {
                 return error("100001", "contract not exists");
             };
-            let g: i64 = p(q, "granularity").and_then(|g| g.parse().ok()).unwrap_or(1);
+            let g: i64 = p(q, "granularity")
+                .and_then(|g| g.parse().ok())
+                .unwrap_or(1);
             let from: i64 = p(q, "from").and_then(|g| g.parse().ok()).unwrap_or(0);
-            let to: i64 = p(q, "to").and_then(|g| g.parse().ok()).unwrap_or_else(now_ms);
+            let to: i64 = p(q, "to")
+                .and_then(|g| g.parse().ok())
+                .unwrap_or_else(now_ms);
             let step = g * 60_000;
             let m = mark.to_string().parse::<f64>().unwrap();
             let mut t = from - from % step + step;
@@ -476,9 +481,11 @@ fn get(s: &Shared, path: &str, q: &HashMap<String, String>) -> Response {
                 return error("400100", "currency must be USDT");
             }
             let equity = s.ex.lock().equity.to_string().parse::<f64>().unwrap();
-            ok(json!({"accountEquity": equity, "unrealisedPNL": 0, "marginBalance": equity,
+            ok(
+                json!({"accountEquity": equity, "unrealisedPNL": 0, "marginBalance": equity,
                       "positionMargin": 0, "orderMargin": 0, "frozenFunds": 0,
-                      "availableBalance": equity, "currency": "USDT", "riskRatio": 0, "maxWithdrawAmount": equity}))
+                      "availableBalance": equity, "currency": "USDT", "riskRatio": 0, "maxWithdrawAmount": equity}),
+            )
         }
         "/api/v1/positions" => {
             let positions: BTreeMap<String, Decimal> = s.ex.lock().positions.clone();
@@ -500,10 +507,18 @@ fn get(s: &Shared, path: &str, q: &HashMap<String, String>) -> Response {
             }
             let rows: Vec<Value> = s.ex.open_orders().iter().map(order_row).collect();
             let size: usize = p(q, "pageSize").and_then(|v| v.parse().ok()).unwrap_or(50);
-            let page: usize = p(q, "currentPage").and_then(|v| v.parse().ok()).unwrap_or(1);
+            let page: usize = p(q, "currentPage")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1);
             let total_page = rows.len().div_ceil(size.max(1)).max(1);
-            let items: Vec<Value> = rows.into_iter().skip((page - 1) * size).take(size).collect();
-            ok(json!({"currentPage": page, "pageSize": size, "totalNum": items.len(), "totalPage": total_page, "items": items}))
+            let items: Vec<Value> = rows
+                .into_iter()
+                .skip((page - 1) * size)
+                .take(size)
+                .collect();
+            ok(
+                json!({"currentPage": page, "pageSize": size, "totalNum": items.len(), "totalPage": total_page, "items": items}),
+            )
         }
         "/api/v1/orders/byClientOid" => {
             let cid = p(q, "clientOid").unwrap_or("");
@@ -518,7 +533,14 @@ fn get(s: &Shared, path: &str, q: &HashMap<String, String>) -> Response {
         }
         "/api/v2/getCrossUserLeverage" => {
             let symbol = p(q, "symbol").unwrap_or("");
-            let lev = s.extra.lock().unwrap().cross_leverage.get(symbol).copied().unwrap_or(5);
+            let lev = s
+                .extra
+                .lock()
+                .unwrap()
+                .cross_leverage
+                .get(symbol)
+                .copied()
+                .unwrap_or(5);
             ok(json!({"symbol": symbol, "leverage": lev.to_string()}))
         }
         _ => (StatusCode::NOT_FOUND, "not found").into_response(),
@@ -559,14 +581,13 @@ fn delete(s: &Shared, path: &str, q: &HashMap<String, String>) -> Response {
             let Some(symbol) = p(q, "symbol") else {
                 return error("400100", "symbol is required");
             };
-            let ids: Vec<String> = s
-                .ex
-                .open_orders()
-                .into_iter()
-                .filter(|o| o.native == symbol)
-                .filter_map(|o| s.ex.cancel(&o.client_id).ok())
-                .map(|o| o.venue_id)
-                .collect();
+            let ids: Vec<String> =
+                s.ex.open_orders()
+                    .into_iter()
+                    .filter(|o| o.native == symbol)
+                    .filter_map(|o| s.ex.cancel(&o.client_id).ok())
+                    .map(|o| o.venue_id)
+                    .collect();
             ok(json!({"cancelledOrderIds": ids}))
         }
         _ => (StatusCode::NOT_FOUND, "not found").into_response(),
@@ -608,8 +629,14 @@ fn post(s: &Shared, path: &str, b: &Value, applied: Applied) -> Response {
             if mode_of(s, symbol) != "CROSS" {
                 return error("400100", "symbol is not in cross margin mode");
             }
-            s.extra.lock().unwrap().cross_leverage.insert(symbol.into(), lev);
-            s.ex.lock().leverage.insert(symbol.into(), Decimal::from(lev));
+            s.extra
+                .lock()
+                .unwrap()
+                .cross_leverage
+                .insert(symbol.into(), lev);
+            s.ex.lock()
+                .leverage
+                .insert(symbol.into(), Decimal::from(lev));
             ok(json!(true))
         }
         "/api/v2/position/changeMarginMode" => {
@@ -628,7 +655,9 @@ fn post(s: &Shared, path: &str, b: &Value, applied: Applied) -> Response {
                 .unwrap()
                 .margin_mode
                 .insert(symbol.into(), mode.into());
-            s.ex.lock().isolated.insert(symbol.into(), mode == "ISOLATED");
+            s.ex.lock()
+                .isolated
+                .insert(symbol.into(), mode == "ISOLATED");
             ok(json!({"symbol": symbol, "marginMode": mode}))
         }
         _ => (StatusCode::NOT_FOUND, "not found").into_response(),
@@ -654,7 +683,10 @@ fn create(s: &Shared, b: &Value, applied: Applied) -> Result<Value, (&'static st
     let reduce_only = b["reduceOnly"].as_bool().unwrap_or(false);
     let mode = b["marginMode"].as_str().unwrap_or("ISOLATED");
     if mode != mode_of(s, symbol) {
-        return Err(("330005", "The order's margin mode does not match the selected one".into()));
+        return Err((
+            "330005",
+            "The order's margin mode does not match the selected one".into(),
+        ));
     }
     let leverage = b["leverage"].as_u64();
     if !reduce_only && leverage.is_none() {
@@ -728,14 +760,18 @@ fn push_order(s: &Shared, o: &MockOrder) {
     };
     let topic = "/contractMarket/tradeOrders".to_string();
     if !o.filled.is_zero() && o.state != OrderState::Cancelled {
-        let _ = s.push.send(message(topic.clone(), "orderChange", row("match", "match")));
+        let _ = s
+            .push
+            .send(message(topic.clone(), "orderChange", row("match", "match")));
     }
     let (change, status) = match o.state {
         OrderState::Filled => ("filled", "done"),
         OrderState::Cancelled => ("canceled", "done"),
         _ => ("open", "open"),
     };
-    let _ = s.push.send(message(topic, "orderChange", row(change, status)));
+    let _ = s
+        .push
+        .send(message(topic, "orderChange", row(change, status)));
     let _ = done;
     let lots = s.ex.position(&o.native);
     let _ = s.push.send(message(
@@ -753,23 +789,32 @@ fn push_order(s: &Shared, o: &MockOrder) {
 /// Whether a pushed `topic` reaches a connection subscribed to `subscribed`.
 fn matches_topic(subscribed: &HashSet<String>, topic: &str) -> bool {
     subscribed.contains(topic)
-        || (topic.starts_with("/contract/position:") && subscribed.contains("/contract/positionAll"))
+        || (topic.starts_with("/contract/position:")
+            && subscribed.contains("/contract/positionAll"))
 }
 
 /// The private WebSocket on its own listener and runtime thread.
-fn serve_ws(ex: MockExchange, extra: Arc<Mutex<Extra>>, push: broadcast::Sender<Push>) -> SocketAddr {
+fn serve_ws(
+    ex: MockExchange,
+    extra: Arc<Mutex<Extra>>,
+    push: broadcast::Sender<Push>,
+) -> SocketAddr {
     crate::common::exchange::accept_in_background(move |tcp| {
         ws_session(tcp, ex.clone(), extra.clone(), push.clone())
     })
 }
 
+// The handshake callback's error type is tungstenite's own response.
+#[allow(clippy::result_large_err)]
 async fn ws_session(
     tcp: tokio::net::TcpStream,
     ex: MockExchange,
     extra: Arc<Mutex<Extra>>,
     push: broadcast::Sender<Push>,
 ) {
-    use tokio_tungstenite::tungstenite::handshake::server::{Request as WsRequest, Response as WsResponse};
+    use tokio_tungstenite::tungstenite::handshake::server::{
+        Request as WsRequest, Response as WsResponse,
+    };
     let query = Arc::new(Mutex::new(String::new()));
     let seen = query.clone();
     let callback = move |req: &WsRequest, resp: WsResponse| {
@@ -779,9 +824,10 @@ async fn ws_session(
     let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, callback).await else {
         return;
     };
-    let params: HashMap<String, String> = url::form_urlencoded::parse(query.lock().unwrap().as_bytes())
-        .into_owned()
-        .collect();
+    let params: HashMap<String, String> =
+        url::form_urlencoded::parse(query.lock().unwrap().as_bytes())
+            .into_owned()
+            .collect();
     let me = {
         let mut st = ex.lock();
         st.ws_sessions.push(Vec::new());
@@ -798,7 +844,8 @@ async fn ws_session(
         return;
     }
     ex.lock().ws_logins += 1;
-    let welcome = json!({"id": params.get("connectId").cloned().unwrap_or_default(), "type": "welcome"});
+    let welcome =
+        json!({"id": params.get("connectId").cloned().unwrap_or_default(), "type": "welcome"});
     if ws.send(Message::Text(welcome.to_string())).await.is_err() {
         return;
     }
@@ -925,8 +972,9 @@ impl crate::common::venues::Loopback for KucoinServer {
         let account: trade_engine::config::AccountConfig =
             serde_json::from_value(self.account("loopback", "cred", timeout_ms)).expect("account");
         let dir = tempfile::tempdir().expect("tempdir");
-        let venue = trade_engine::venue::build(&account, Some(&KucoinServer::credential(None)), dir.path())
-            .expect("loopback venue");
+        let venue =
+            trade_engine::venue::build(&account, Some(&KucoinServer::credential(None)), dir.path())
+                .expect("loopback venue");
         (venue, dir)
     }
     fn credential(&self, secret: Option<&str>) -> Value {

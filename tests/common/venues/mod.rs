@@ -97,7 +97,11 @@ pub fn start(kind: &str, equity: Decimal, btc: Decimal) -> Box<dyn Loopback> {
         ))),
         "kucoin" => Box::new(kucoin::KucoinServer::start(MockExchange::new(
             equity,
-            &[("XBTUSDTM", btc), ("ETHUSDTM", dec!(2500)), ("XRPUSDTM", dec!(0.5))],
+            &[
+                ("XBTUSDTM", btc),
+                ("ETHUSDTM", dec!(2500)),
+                ("XRPUSDTM", dec!(0.5)),
+            ],
         ))),
         other => panic!("no loopback venue {other}"),
     }

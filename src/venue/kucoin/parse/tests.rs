@@ -3,8 +3,8 @@
 //! items, and every row of the error table.
 
 use super::*;
-use crate::venue::kucoin::model::OrderPage;
 use crate::venue::http::RawResponse;
+use crate::venue::kucoin::model::OrderPage;
 use reqwest::header::HeaderMap;
 use rust_decimal_macros::dec;
 use serde_json::Value;
@@ -36,7 +36,11 @@ fn response(status: u16, name: &str) -> RawResponse {
 }
 
 fn data<T: serde::de::DeserializeOwned>(name: &str) -> T {
-    super::data(envelope(&response(200, name), ctx(false)).unwrap(), ctx(false)).unwrap()
+    super::data(
+        envelope(&response(200, name), ctx(false)).unwrap(),
+        ctx(false),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -46,7 +50,10 @@ fn xbtusdtm_lots_are_a_thousandth_of_a_bitcoin() {
     assert_eq!(inst.native, "XBTUSDTM");
     assert_eq!(inst.kind, ContractKind::Linear);
     assert_eq!(inst.contract_value, dec!(0.001));
-    assert_eq!((inst.lot, inst.min_qty, inst.tick), (dec!(1), dec!(1), dec!(0.1)));
+    assert_eq!(
+        (inst.lot, inst.min_qty, inst.tick),
+        (dec!(1), dec!(1), dec!(0.1))
+    );
     assert_eq!(inst.max_qty, Some(dec!(1000000)));
     // The sheet's example: $10,000 at 65,000 is 153 lots (0.153 BTC), never 0.153 lots.
     assert_eq!(
@@ -63,8 +70,14 @@ fn xrpusdtm_lots_are_ten_coins() {
     let inst = instrument(&data::<ContractRow>("contract_xrpusdtm")).unwrap();
     assert_eq!(inst.contract_value, dec!(10));
     // $1,000 at 0.5 is 2,000 XRP = 200 lots; $12 is 24 XRP = 2 lots (toward zero).
-    assert_eq!(inst.qty_for_notional(dec!(1000), dec!(0.5), dec!(1)), Some(dec!(200)));
-    assert_eq!(inst.qty_for_notional(dec!(12), dec!(0.5), dec!(1)), Some(dec!(2)));
+    assert_eq!(
+        inst.qty_for_notional(dec!(1000), dec!(0.5), dec!(1)),
+        Some(dec!(200))
+    );
+    assert_eq!(
+        inst.qty_for_notional(dec!(12), dec!(0.5), dec!(1)),
+        Some(dec!(2))
+    );
 }
 
 #[test]
@@ -116,18 +129,27 @@ fn order_states() {
     assert_eq!(done.native.as_deref(), Some("XBTUSDTM"));
     assert_eq!(done.client_order_id, "te0123456789abcdef0123456789abcd");
     let part = order_ack(&data::<OrderRow>("order_done_partly_cancelled")).unwrap();
-    assert_eq!((part.status, part.filled_qty), (OrderStatus::Cancelled, dec!(4)));
+    assert_eq!(
+        (part.status, part.filled_qty),
+        (OrderStatus::Cancelled, dec!(4))
+    );
     let none: Option<OrderRow> = data("order_not_found");
     assert!(none.is_none());
     let page: OrderPage = data("open_orders_page");
     let o = open_order(&page.items[0]).unwrap();
-    assert_eq!((o.qty, o.remaining, o.price), (dec!(10), dec!(7), Some(dec!(0.05))));
+    assert_eq!(
+        (o.qty, o.remaining, o.price),
+        (dec!(10), dec!(7), Some(dec!(0.05)))
+    );
 }
 
 #[test]
 fn batch_items_keep_their_own_outcome() {
     let items: Vec<BatchItem> = data("batch_mixed");
-    assert_eq!(batch_item(&items[0], ctx(true)).unwrap(), "235919387779985408");
+    assert_eq!(
+        batch_item(&items[0], ctx(true)).unwrap(),
+        "235919387779985408"
+    );
     let dup = batch_item(&items[1], ctx(true)).unwrap_err();
     assert_eq!(dup.reject_kind(), Some(RejectKind::DuplicateClientId));
     let ro = batch_item(&items[2], ctx(true)).unwrap_err();
@@ -155,7 +177,10 @@ fn the_error_table() {
     assert_eq!(kind("err_reduce_only"), Some(RejectKind::ReduceOnly));
     assert_eq!(kind("err_balance"), Some(RejectKind::InsufficientFunds));
     assert_eq!(kind("err_not_found"), Some(RejectKind::OrderNotFound));
-    assert_eq!(kind("err_exist_position"), Some(RejectKind::NeedsFlatPosition));
+    assert_eq!(
+        kind("err_exist_position"),
+        Some(RejectKind::NeedsFlatPosition)
+    );
     assert_eq!(kind("err_frozen"), Some(RejectKind::TradingDisabled));
     assert_eq!(kind("err_margin_mode"), Some(RejectKind::Other));
     let mm = envelope(&response(200, "err_margin_mode"), ctx(true)).unwrap_err();
@@ -198,5 +223,8 @@ fn the_error_table() {
         headers: HeaderMap::new(),
         body: "<html>gateway</html>".into(),
     };
-    assert!(matches!(envelope(&html, ctx(false)), Err(VenueError::Decode(_))));
+    assert!(matches!(
+        envelope(&html, ctx(false)),
+        Err(VenueError::Decode(_))
+    ));
 }

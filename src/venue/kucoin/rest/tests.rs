@@ -29,7 +29,10 @@ fn quota_headers_are_read_in_milliseconds() {
 #[test]
 fn a_429000_waits_until_the_reset() {
     let body = r#"{"code":"429000","msg":"Too Many Requests"}"#;
-    let h = headers(&[("gw-ratelimit-remaining", "0"), ("gw-ratelimit-reset", "27000")]);
+    let h = headers(&[
+        ("gw-ratelimit-remaining", "0"),
+        ("gw-ratelimit-reset", "27000"),
+    ]);
     match KucoinDialect.classify(429, &h, body) {
         Some(VenueError::RateLimited { retry_after }) => {
             assert_eq!(retry_after, Duration::from_millis(27000))

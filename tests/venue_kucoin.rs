@@ -515,3 +515,75 @@ async fn a_batch_reset_after_sending_is_unknown_per_item_and_found_by_client_oid
     assert_eq!(multi_requests(&s).len(), 1, "never re-sent");
     assert_eq!(s.exchange.position("XBTUSDTM"), dec!(2));
 }
+
+/// The daemon end to end on the loopback, sizing two multipliers at once: XBTUSDTM (0.001 BTC a
+/// lot) and XRPUSDTM (10 XRP a lot). $10,000 × 0.5 = $5,000 each: 0.1 BTC = 100 lots and 10,000
+/// XRP = 1,000 lots; then a flip to −0.25 (−50 and −500 lots) and a close.
+#[test]
+fn the_daemon_sizes_both_multipliers_in_lots() {
+    use common::*;
+    let s = server();
+    let engine = serde_json::json!({
+        "accounts": [{"name": "ku", "venue": "kucoin", "credentials": "ku",
+                      "rest_url": s.rest_url, "timeout_ms": 3000}],
+        "sources": [{"name": "manual", "kind": "file", "path": "signals/manual.json"}],
+        "cycle": {"reconcile_interval_secs": 1, "debounce_ms": 50}
+    });
+    let credentials = serde_json::json!({"ku": {"api_key": kucoin::KEY,
+        "api_secret": kucoin::SECRET, "api_passphrase": kucoin::PASSPHRASE}});
+    let cfg = config_dir(&[
+        ("engine.json", &engine.to_string()),
+        ("credentials.json", &credentials.to_string()),
+        (
+            "signal_weights.json",
+            r#"[{"symbol": "BTCUSDT", "leverage": 1, "sources": [{"source": "manual", "weight": 1.0}]},
+                {"symbol": "XRPUSDT", "leverage": 1, "sources": [{"source": "manual", "weight": 1.0}]}]"#,
+        ),
+        (
+            "signals/manual.json",
+            r#"{"BTCUSDT": {"depth": 0.5}, "XRPUSDT": {"depth": 0.5}}"#,
+        ),
+    ]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(
+            cfg.path().join("credentials.json"),
+            std::fs::Permissions::from_mode(0o600),
+        );
+    }
+    let state = tempfile::tempdir().unwrap();
+    let d = Daemon::start(cfg.path(), state.path());
+    let wait = Duration::from_secs(40);
+    d.wait_until("both long, in lots", wait, |_| {
+        s.exchange.position("XBTUSDTM") == dec!(100)
+            && s.exchange.position("XRPUSDTM") == dec!(1000)
+    });
+    let st = d.wait_until("status in lots", wait, |st| {
+        symbol(st, "ku", "XRPUSDT").is_some_and(|r| dec(&r["position_qty"]) == dec!(1000))
+    });
+    let row = symbol(&st, "ku", "BTCUSDT").unwrap();
+    assert_eq!(row["native_symbol"], "XBTUSDTM");
+    assert_eq!(dec(&row["lot"]), dec!(1));
+    write(
+        cfg.path(),
+        "signals/manual.json",
+        r#"{"BTCUSDT": {"depth": -0.25}, "XRPUSDT": {"depth": -0.25}}"#,
+    );
+    d.wait_until("both short", wait, |_| {
+        s.exchange.position("XBTUSDTM") == dec!(-50)
+            && s.exchange.position("XRPUSDTM") == dec!(-500)
+    });
+    write(cfg.path(), "signals/manual.json", "{}");
+    d.wait_until("both flat", wait, |_| {
+        s.exchange.position("XBTUSDTM").is_zero() && s.exchange.position("XRPUSDTM").is_zero()
+    });
+    assert!(s.exchange.requests().iter().all(|r| r.signature_ok));
+    let peak = s.exchange.lock().max_abs_position.clone();
+    assert_eq!(
+        peak.get("XBTUSDTM"),
+        Some(&dec!(100)),
+        "never beyond the larger target"
+    );
+    assert_eq!(peak.get("XRPUSDTM"), Some(&dec!(1000)));
+}

@@ -502,11 +502,10 @@ impl Venue for KucoinVenue {
         native: &str,
         client_order_id: &str,
     ) -> Result<Option<OrderAck>, VenueError> {
+        // Looked up by id alone: the ack carries the order's own symbol, side and size, and the
+        // executor refuses one that is not what it journaled for `native`.
+        let _ = native;
         match self.rest.order_by_client_oid(client_order_id).await? {
-            Some(row) if row.symbol == native || native.is_empty() => {
-                parse::order_ack(&row).map(Some)
-            }
-            // Our id on another symbol is not the order asked for; the executor compares.
             Some(row) => parse::order_ack(&row).map(Some),
             None => Ok(None),
         }

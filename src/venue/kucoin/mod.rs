@@ -499,12 +499,11 @@ impl Venue for KucoinVenue {
 
     async fn order_by_client_id(
         &self,
-        native: &str,
+        _native: &str,
         client_order_id: &str,
     ) -> Result<Option<OrderAck>, VenueError> {
         // Looked up by id alone: the ack carries the order's own symbol, side and size, and the
-        // executor refuses one that is not what it journaled for `native`.
-        let _ = native;
+        // executor refuses one that is not what it journaled for the symbol asked about.
         match self.rest.order_by_client_oid(client_order_id).await? {
             Some(row) => parse::order_ack(&row).map(Some),
             None => Ok(None),

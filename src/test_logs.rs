@@ -56,6 +56,15 @@ impl Logs {
         Capture
     }
 
+    /// How many lines carry `message`.
+    pub fn count(&self, message: &str) -> usize {
+        let text = String::from_utf8_lossy(&self.0.lock().unwrap()).to_string();
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|l| l["fields"]["message"] == message)
+            .count()
+    }
+
     pub fn line(&self, message: &str) -> serde_json::Value {
         let text = String::from_utf8_lossy(&self.0.lock().unwrap()).to_string();
         text.lines()

@@ -259,12 +259,12 @@ fn venues_not_built_yet_are_flagged() {
     let dir = common::config_dir(&[
         (
             "engine.json",
-            r#"{"accounts": [{"name": "k", "venue": "kucoin", "credentials": "ku"}]}"#,
+            r#"{"accounts": [{"name": "k", "venue": "oanda", "credentials": "oa"}]}"#,
         ),
         ("signal_weights.json", WEIGHTS),
         (
             "credentials.json",
-            r#"{"ku": {"api_key": "k", "api_secret": "s", "api_passphrase": "p"}}"#,
+            r#"{"oa": {"api_key": "k", "account_id": "101-001-1-001"}}"#,
         ),
     ]);
     #[cfg(unix)]
@@ -279,7 +279,7 @@ fn venues_not_built_yet_are_flagged() {
     let (ok, text) = check(dir.path(), &[]);
     assert!(ok, "{text}");
     assert!(
-        text.contains(r#"venue "kucoin" is not implemented in this build yet"#),
+        text.contains(r#"venue "oanda" is not implemented in this build yet"#),
         "{text}"
     );
 }

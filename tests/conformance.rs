@@ -214,6 +214,7 @@ pub mod suite {
             .expect("resting order listed");
         assert_eq!(mine.remaining, h.unit());
         assert_eq!(mine.side, Side::Buy);
+        // Venues without an amend endpoint say so (the executor cancels and places again).
         let amended = v
             .amend_order(&h.symbol(), cid, Some(h.unit() * dec!(2)), None)
             .await;
@@ -625,6 +626,7 @@ conformance_loopback!(bybit, bybit_wire, 0);
 conformance_loopback!(bitmex, bitmex_wire, 1);
 conformance_loopback!(oanda, oanda_wire, 2);
 conformance_loopback!(blofin, blofin_wire, 3);
+conformance_loopback!(kucoin, kucoin_wire, 4);
 
 /// Bybit on an account in hedge mode (two legs per symbol, `positionIdx` 1/2).
 pub struct BybitHedgeHarness(Loop<0>);

@@ -79,7 +79,7 @@ fn kill_switch_makes_healthz_503_and_accounts_halted() {
 #[test]
 fn healthz_is_503_when_every_account_is_in_error() {
     let engine = r#"{
-      "accounts": [ { "name": "k", "venue": "kucoin", "credentials": "k" } ],
+      "accounts": [ { "name": "k", "venue": "kucoin", "credentials": "k", "testnet": true } ],
       "sources": [ { "name": "manual", "kind": "file", "path": "signals/manual.json" } ],
       "cycle": { "reconcile_interval_secs": 2, "debounce_ms": 50 }
     }"#;
@@ -119,7 +119,7 @@ fn healthz_is_503_when_every_account_is_in_error() {
 fn a_working_account_next_to_a_broken_one_keeps_healthz_200() {
     let engine = SIM_ENGINE.replace(
         r#"{ "name": "sim-a", "venue": "sim","#,
-        r#"{ "name": "k", "venue": "kucoin", "credentials": "k" }, { "name": "sim-a", "venue": "sim","#,
+        r#"{ "name": "k", "venue": "kucoin", "credentials": "k", "testnet": true }, { "name": "sim-a", "venue": "sim","#,
     );
     let cfg = config_dir(&[
         ("engine.json", &engine),

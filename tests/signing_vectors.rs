@@ -8,6 +8,7 @@ mod common;
 
 use common::loopback::hmac_sha256_hex;
 use common::venues::{bitmex, blofin, bybit};
+use common::venues::{bitmex, bybit, kucoin};
 use serde_json::Value;
 use std::path::PathBuf;
 
@@ -161,4 +162,38 @@ fn the_blofin_loopback_rule_reproduces_every_vector() {
         let sig = blofin::sign(&text(&c["api_secret"]), &message);
         assert_eq!(sig, text(&c["expected_signature"]), "{}", c["name"]);
     }
+}
+#[test]
+fn the_kucoin_loopback_rule_reproduces_every_vector() {
+    // KuCoin's file is a plain array of cases.
+    let text = std::fs::read_to_string(fixtures().join("kucoin.json")).expect("fixture");
+    let cases: Vec<Value> = serde_json::from_str(&text).expect("json");
+    assert_eq!(cases.len(), 14);
+    for c in cases {
+        let path = text_of(&c["path"]);
+        let (path, query) = path.split_once('?').unwrap_or((path.as_str(), ""));
+        let ts = text_of(&c["timestamp"]);
+        let message = kucoin::prehash(
+            &ts,
+            &text_of(&c["method"]),
+            path,
+            query,
+            &text_of(&c["body"]),
+        );
+        assert_eq!(message, text_of(&c["prehash"]), "{}", c["name"]);
+        let sig = kucoin::sign(&text_of(&c["api_secret"]), &message);
+        assert_eq!(sig, text_of(&c["expected_signature"]), "{}", c["name"]);
+        if !c["passphrase"].is_null() {
+            assert_eq!(
+                kucoin::sign(&text_of(&c["api_secret"]), &text_of(&c["passphrase"])),
+                text_of(&c["expected_headers"]["KC-API-PASSPHRASE"]),
+                "{}",
+                c["name"]
+            );
+        }
+    }
+}
+
+fn text_of(v: &Value) -> String {
+    text(v)
 }

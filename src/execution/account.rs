@@ -40,6 +40,8 @@ pub struct AccountRuntime {
     health: Health,
     /// Leverage last set per native symbol, so it is set only when it changes.
     leverage_set: Arc<std::sync::Mutex<HashMap<String, Decimal>>>,
+    /// Leverage waiting for a flat position (see `SymbolJob::leverage_waiting`).
+    leverage_waiting: Arc<std::sync::Mutex<HashMap<String, Decimal>>>,
     /// Opening orders held after refusals; kept across cycles, whatever started them.
     pub(super) cooldowns: Arc<std::sync::Mutex<Cooldowns>>,
     /// Close-only while the venue refuses new orders; shared with the symbol jobs, which see
@@ -84,6 +86,7 @@ impl AccountRuntime {
             venue,
             health: Health::default(),
             leverage_set: Default::default(),
+            leverage_waiting: Default::default(),
             cooldowns: Default::default(),
             gate: Default::default(),
             unlisted: HashMap::new(),
@@ -189,6 +192,7 @@ impl AccountRuntime {
                 cache: work.cache.clone(),
                 metrics: work.metrics.clone(),
                 leverage_set: self.leverage_set.clone(),
+                leverage_waiting: self.leverage_waiting.clone(),
                 cooldowns: self.cooldowns.clone(),
                 gate: self.gate.clone(),
                 cycle: work.cycle,

@@ -58,6 +58,9 @@ pub struct SymbolJob {
     pub cache: Arc<ExecutionCache>,
     pub metrics: Arc<Metrics>,
     pub leverage_set: Arc<std::sync::Mutex<HashMap<String, Decimal>>>,
+    /// Leverage the venue takes only once the symbol is flat (`NeedsFlatPosition`), per native
+    /// symbol: asked again when the position is zero, never by closing it.
+    pub leverage_waiting: Arc<std::sync::Mutex<HashMap<String, Decimal>>>,
     /// The account's cooldowns after refused opening orders (see `cooldown`).
     pub cooldowns: Arc<std::sync::Mutex<Cooldowns>>,
     pub gate: Arc<std::sync::Mutex<TradingGate>>,
@@ -571,9 +574,33 @@ impl SymbolJob {
         if already {
             return;
         }
+        let waiting = self
+            .leverage_waiting
+            .lock()
+            .map(|m| m.get(&self.native) == Some(&leverage))
+            .unwrap_or(false);
+        // The venue keeps the old leverage while a position is open: it stays until the
+        // signals themselves close the position (better an old leverage than a forced close).
+        if waiting && !self.position.is_zero() {
+            return;
+        }
         match self.venue.set_leverage(&self.native, leverage).await {
             Ok(()) => {
                 if let Ok(mut m) = self.leverage_set.lock() {
+                    m.insert(self.native.clone(), leverage);
+                }
+                if let Ok(mut m) = self.leverage_waiting.lock() {
+                    m.remove(&self.native);
+                }
+            }
+            Err(e) if e.reject_kind() == Some(RejectKind::NeedsFlatPosition) => {
+                if !waiting {
+                    tracing::warn!(
+                        native = %self.native, leverage = %leverage, position_qty = %self.position, error = %e,
+                        "the venue changes this leverage only while the position is flat; keeping the current leverage until the position is closed by the signals (it is never closed for this)"
+                    );
+                }
+                if let Ok(mut m) = self.leverage_waiting.lock() {
                     m.insert(self.native.clone(), leverage);
                 }
             }

@@ -39,7 +39,9 @@ struct Scripted {
     foreign: Mutex<Option<OrderAck>>,
     /// Leverage is account-wide (OANDA) and allows at most this much.
     account_wide_max: Mutex<Option<Decimal>>,
-    leverage_calls: Mutex<usize>,
+    /// Like KuCoin isolated: leverage changes refused while the symbol has a position.
+    leverage_needs_flat: Mutex<bool>,
+    leverage_calls: Mutex<Vec<Decimal>>,
 }
 
 #[async_trait]
@@ -130,7 +132,17 @@ impl Venue for Scripted {
         self.inner.amend_order(n, c, q, p).await
     }
     async fn set_leverage(&self, n: &str, l: Decimal) -> Result<(), VenueError> {
-        *self.leverage_calls.lock().unwrap() += 1;
+        self.leverage_calls.lock().unwrap().push(l);
+        if *self.leverage_needs_flat.lock().unwrap() {
+            let open = self.inner.positions().await?.iter().any(|p| p.native == n);
+            if open {
+                return Err(VenueError::rejected(
+                    RejectKind::NeedsFlatPosition,
+                    "isolated-open",
+                    "leverage is fixed while the position is open",
+                ));
+            }
+        }
         self.inner.set_leverage(n, l).await
     }
     async fn set_margin_mode(&self, n: &str, m: MarginMode) -> Result<(), VenueError> {
@@ -166,12 +178,16 @@ fn config(dir: &std::path::Path) -> ConfigSet {
 }
 
 fn book(revision: u64, depth: Decimal) -> Arc<TargetBook> {
+    book_at(revision, depth, dec!(1))
+}
+
+fn book_at(revision: u64, depth: Decimal, leverage: Decimal) -> Arc<TargetBook> {
     let mut targets = BTreeMap::new();
     targets.insert(
         "BTCUSDT".to_string(),
         Target {
             depth,
-            leverage: dec!(1),
+            leverage,
             sources: BTreeMap::new(),
         },
     );
@@ -193,7 +209,8 @@ fn world(dir: Option<tempfile::TempDir>) -> World {
         fail_reads: Mutex::new(None),
         foreign: Mutex::new(None),
         account_wide_max: Mutex::new(None),
-        leverage_calls: Mutex::new(0),
+        leverage_needs_flat: Mutex::new(false),
+        leverage_calls: Mutex::new(Vec::new()),
     });
     let (_, config_rx) = watch::channel(Arc::new(cfg));
     let (targets, targets_rx) = watch::channel(book(1, Decimal::ZERO));
@@ -252,7 +269,7 @@ async fn account_wide_leverage_is_never_set_per_symbol_and_caps_the_target() {
     w.cycle_at(dec!(0.6)).await;
     assert_eq!(w.position().await, dec!(0.05));
     assert_eq!(
-        *w.venue.leverage_calls.lock().unwrap(),
+        w.venue.leverage_calls.lock().unwrap().len(),
         0,
         "account-wide leverage is never set per symbol"
     );
@@ -271,7 +288,7 @@ async fn account_wide_leverage_is_never_set_per_symbol_and_caps_the_target() {
     *w.venue.account_wide_max.lock().unwrap() = Some(dec!(0.25));
     w.cycle_at(dec!(1.2)).await;
     assert_eq!(w.position().await, dec!(0.05));
-    assert_eq!(*w.venue.leverage_calls.lock().unwrap(), 0);
+    assert_eq!(w.venue.leverage_calls.lock().unwrap().len(), 0);
 }
 
 #[tokio::test]
@@ -865,4 +882,55 @@ async fn account_health_is_logged_as_the_api_spells_it() {
     let api = serde_json::to_value(w.health()).unwrap();
     assert_eq!(line["fields"]["state"], api, "{line}");
     assert_eq!(api, "reducing");
+}
+
+/// A venue that changes leverage only while flat (KuCoin isolated): the executor keeps the old
+/// leverage, says so once, never closes the position for it, and sets it once the signals have
+/// made the symbol flat.
+#[tokio::test]
+async fn leverage_that_needs_a_flat_position_waits_and_never_closes_it() {
+    let logs = Logs::default();
+    let _guard = logs.capture();
+    let mut w = world(None);
+    w.cycle_at(dec!(0.3)).await;
+    assert_eq!(w.position().await, dec!(0.05));
+    *w.venue.leverage_needs_flat.lock().unwrap() = true;
+    let at = |w: &mut World, depth, leverage| {
+        let revision = w.targets.borrow().revision + 1;
+        let _ = w.targets.send(book_at(revision, depth, leverage));
+    };
+    // Leverage 2 doubles the notional: the position grows, under the old leverage (which
+    // still has the margin for it).
+    at(&mut w, dec!(0.3), dec!(2));
+    w.engine.cycle("test").await;
+    assert_eq!(w.position().await, dec!(0.1));
+    at(&mut w, dec!(0.45), dec!(2));
+    w.engine.cycle("test").await;
+    assert_eq!(w.position().await, dec!(0.15));
+    let message = "the venue changes this leverage only while the position is flat; keeping the current leverage until the position is closed by the signals (it is never closed for this)";
+    assert_eq!(logs.count(message), 1, "said once");
+    assert!(
+        w.placed()
+            .iter()
+            .all(|o| o.side == Side::Buy && !o.reduce_only),
+        "nothing was closed to change the leverage: {:?}",
+        w.placed()
+    );
+    assert_eq!(
+        w.venue.leverage_calls.lock().unwrap().as_slice(),
+        &[dec!(1), dec!(2)],
+        "not asked again while the position is open"
+    );
+    // The signals close the position; the next opening sets the new leverage.
+    at(&mut w, Decimal::ZERO, dec!(2));
+    w.engine.cycle("test").await;
+    assert_eq!(w.position().await, Decimal::ZERO);
+    at(&mut w, dec!(0.3), dec!(2));
+    w.engine.cycle("test").await;
+    assert_eq!(
+        w.venue.leverage_calls.lock().unwrap().as_slice(),
+        &[dec!(1), dec!(2), dec!(2)]
+    );
+    assert_eq!(w.position().await, dec!(0.1));
+    assert_eq!(logs.count(message), 1);
 }

@@ -15,6 +15,10 @@ pub enum RejectKind {
     /// The venue accepts no new orders right now (maintenance, API trading suspended): the
     /// account goes close-only and opening is retried after a back-off.
     TradingDisabled,
+    /// A leverage or margin-mode change the venue makes only while the symbol is flat (KuCoin
+    /// isolated leverage, margin-mode switches): the old setting stays, and the executor never
+    /// closes a position to change it.
+    NeedsFlatPosition,
     Other,
 }
 

@@ -8,6 +8,7 @@ pub mod bybit;
 pub mod common;
 mod error;
 pub mod http;
+pub mod kucoin;
 pub mod oanda;
 mod planned;
 pub mod registry;

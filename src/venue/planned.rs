@@ -5,14 +5,6 @@
 use super::common::CredentialField::{ApiKey, ApiPassphrase, ApiSecret};
 use super::registry::{no_params, VenueKind};
 
-pub const KUCOIN: VenueKind = VenueKind {
-    name: "kucoin",
-    title: "KuCoin Futures",
-    credentials: &[ApiKey, ApiSecret, ApiPassphrase],
-    params: no_params,
-    build: None,
-};
-
 pub const MEXC: VenueKind = VenueKind {
     name: "mexc",
     title: "MEXC Futures",

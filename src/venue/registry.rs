@@ -43,7 +43,7 @@ pub fn kinds() -> [&'static VenueKind; 7] {
         &super::bybit::KIND,
         &super::sim::KIND,
         &super::blofin::KIND,
-        &super::planned::KUCOIN,
+        &super::kucoin::KIND,
         &super::planned::MEXC,
         &super::oanda::KIND,
     ]

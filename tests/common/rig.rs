@@ -318,12 +318,14 @@ macro_rules! on_every_venue {
         mod bitmex { $(#[test] fn $name() { super::$name("bitmex") })* }
         mod oanda { $(#[test] fn $name() { super::$name("oanda") })* }
         mod blofin { $(#[test] fn $name() { super::$name("blofin") })* }
+        mod kucoin { $(#[test] fn $name() { super::$name("kucoin") })* }
     };
     (ignored($why:literal): $($name:ident),* $(,)?) => {
         mod bybit_ignored { $(#[test] #[ignore = $why] fn $name() { super::$name("bybit") })* }
         mod bitmex_ignored { $(#[test] #[ignore = $why] fn $name() { super::$name("bitmex") })* }
         mod oanda_ignored { $(#[test] #[ignore = $why] fn $name() { super::$name("oanda") })* }
         mod blofin_ignored { $(#[test] #[ignore = $why] fn $name() { super::$name("blofin") })* }
+        mod kucoin_ignored { $(#[test] #[ignore = $why] fn $name() { super::$name("kucoin") })* }
     };
 }
 #[allow(unused_imports)]

@@ -99,7 +99,8 @@ impl std::fmt::Debug for Session {
         // Header values and login frames carry tokens and signatures.
         f.debug_struct("Session")
             .field("transport", &self.transport)
-            .field("url", &self.url)
+            // The query may carry a token (KuCoin's `?token=`).
+            .field("url", &self.url.split('?').next().unwrap_or_default())
             .field("headers", &self.headers.len())
             .field("frames", &self.frames.len())
             .field("heartbeat", &self.heartbeat)

@@ -6,6 +6,7 @@
 pub mod bitmex;
 pub mod blofin;
 pub mod bybit;
+pub mod kucoin;
 pub mod oanda;
 
 use crate::common::exchange::MockExchange;
@@ -31,6 +32,10 @@ pub trait Loopback: Send + Sync {
     fn set_price_lag(&self, lag_ms: i64) -> bool;
     /// The server itself, for venue-specific knobs (Bybit's hedge mode).
     fn as_any(&self) -> &dyn std::any::Any;
+    /// Whether the venue trades the inverse BTCUSD (1 USD contracts) next to BTCUSDT.
+    fn has_inverse(&self) -> bool {
+        true
+    }
 
     /// The venue as the daemon builds it (`venue::build`), on this server, with a state
     /// directory of its own.
@@ -78,7 +83,7 @@ pub trait Loopback: Send + Sync {
 }
 
 /// Every loopback venue, by kind.
-pub const ALL: [&str; 4] = ["bybit", "bitmex", "oanda", "blofin"];
+pub const ALL: [&str; 5] = ["bybit", "bitmex", "oanda", "blofin", "kucoin"];
 
 /// Starts the loopback `kind` with `equity` USD and BTC (and the inverse BTCUSD) at
 /// `btc`, ETH at 2,500.
@@ -94,6 +99,14 @@ pub fn start(kind: &str, equity: Decimal, btc: Decimal) -> Box<dyn Loopback> {
         ))),
         "oanda" => Box::new(oanda::start(equity, btc)),
         "blofin" => Box::new(blofin::start(equity, btc)),
+        "kucoin" => Box::new(kucoin::KucoinServer::start(MockExchange::new(
+            equity,
+            &[
+                ("XBTUSDTM", btc),
+                ("ETHUSDTM", dec!(2500)),
+                ("XRPUSDTM", dec!(0.5)),
+            ],
+        ))),
         other => panic!("no loopback venue {other}"),
     }
 }

@@ -841,6 +841,9 @@ async fn ws_session(tcp: tokio::net::TcpStream, s: Shared) {
 }
 
 impl Loopback for BlofinServer {
+    fn has_inverse(&self) -> bool {
+        false
+    }
     fn kind(&self) -> &'static str {
         "blofin"
     }

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod planner;
 pub mod sizing;
 mod symbol;
+pub mod synthetic;
 #[cfg(test)]
 mod tests;
 mod trading_gate;

@@ -158,14 +158,15 @@ pub fn hedged_amount(exposures: &[Decimal]) -> Decimal {
     }
 }
 
-/// The legs holding more than the hedged amount by more than their tolerance (what their lot
-/// and minimum order leave untraded): the ones to reduce when the imbalance lasts.
+/// The legs holding more than the hedged amount by more than the legs' tolerances together
+/// (what each leg's lot and minimum order leave untraded, so that legs each within a lot of
+/// their target count as hedged): the ones to reduce when the imbalance lasts.
 pub fn leaders(exposures: &[Decimal], tolerances: &[Decimal]) -> Vec<bool> {
     let hedged = hedged_amount(exposures);
+    let slack: Decimal = tolerances.iter().copied().sum();
     exposures
         .iter()
-        .zip(tolerances)
-        .map(|(e, tol)| (*e - hedged).abs() > *tol)
+        .map(|e| (*e - hedged).abs() > slack)
         .collect()
 }
 
@@ -355,10 +356,19 @@ mod tests {
             leaders(&[dec!(8000), dec!(5000)], &[dec!(50), dec!(100)]),
             vec![true, false]
         );
-        // Within a lot of each other: hedged.
+        // Each within its lot: hedged.
         assert_eq!(
-            leaders(&[dec!(5040), dec!(5000)], &[dec!(50), dec!(100)]),
+            leaders(&[dec!(5040), dec!(4900)], &[dec!(50), dec!(100)]),
             vec![false, false]
+        );
+        assert_eq!(
+            leaders(&[dec!(5051), dec!(4900)], &[dec!(50), dec!(100)]),
+            vec![true, false]
+        );
+        assert_eq!(
+            leaders(&[dec!(-100), dec!(200)], &[dec!(50), dec!(100)]),
+            vec![false, true],
+            "opposite ways: nothing is hedged"
         );
         assert_eq!(imbalance(&[dec!(8000), dec!(5000)]), dec!(3000));
     }

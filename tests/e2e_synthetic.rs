@@ -32,7 +32,7 @@ fn fx_symbol(venue: &str) -> &'static str {
 
 /// Both accounts hold 10,000 USD; BTC is at 50,000. Leverage 1 and weight 1: depth d is a
 /// notional of d × 10,000 USD on each leg.
-fn setup() -> (Box<dyn Loopback>, Box<dyn Loopback>, tempfile::TempDir) {
+fn setup(fx_leg_symbol: &str) -> (Box<dyn Loopback>, Box<dyn Loopback>, tempfile::TempDir) {
     let crypto = venues::start(CRYPTO_LEG_VENUE, dec!(10000), dec!(50000));
     let fx = venues::start(FX_LEG_VENUE, dec!(10000), dec!(50000));
     let engine = json!({
@@ -41,7 +41,7 @@ fn setup() -> (Box<dyn Loopback>, Box<dyn Loopback>, tempfile::TempDir) {
         "cycle": {"reconcile_interval_secs": 1, "debounce_ms": 20},
         "synthetics": {"BTCEUR": {"legs": [
             {"account": "crypto", "symbol": "BTCUSDT", "side": 1},
-            {"account": "fx", "symbol": fx_symbol(FX_LEG_VENUE), "side": -1}
+            {"account": "fx", "symbol": fx_leg_symbol, "side": -1}
         ], "max_unhedged_secs": 2}}
     });
     let cfg = config_dir(&[
@@ -87,7 +87,7 @@ fn set_depth(cfg: &std::path::Path, depth: &str) {
 
 #[test]
 fn legs_converge_and_an_unhedged_leg_is_reduced_back_while_the_fx_venue_refuses_orders() {
-    let (crypto, fx, cfg) = setup();
+    let (crypto, fx, cfg) = setup(fx_symbol(FX_LEG_VENUE));
     let state = tempfile::tempdir().unwrap();
     let d = Daemon::start(cfg.path(), state.path());
     let btc = crypto.native("BTCUSDT");
@@ -155,5 +155,31 @@ fn legs_converge_and_an_unhedged_leg_is_reduced_back_while_the_fx_venue_refuses_
     d.wait_until("both legs at 8,000 USD", WAIT, |s| converged(s, dec!(8000)));
     assert_eq!(crypto.exchange().position(&btc), dec!(0.16));
     assert!(d.log_text().contains("synthetic hedged again"));
+    assert_eq!(d.stop().code(), Some(0));
+}
+
+/// `check` cannot know offline what a venue lists: a leg whose venue does not list its symbol
+/// is found at the first cycle, shown on the leg in `/status`, and the other leg is brought back
+/// to what is hedged (nothing) after `max_unhedged_secs`.
+#[test]
+fn a_leg_the_venue_does_not_list_is_shown_and_the_other_leg_is_reduced_back() {
+    let (crypto, _fx, cfg) = setup("ADAUSD");
+    let state = tempfile::tempdir().unwrap();
+    let d = Daemon::start(cfg.path(), state.path());
+    let btc = crypto.native("BTCUSDT");
+
+    set_depth(cfg.path(), "0.5");
+    let s = d.wait_until("the FX leg shown as not listed", WAIT, |s| {
+        synthetic(s)["legs"][1]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not traded") && e.contains("ADAUSD"))
+    });
+    assert_eq!(dec(&synthetic(&s)["legs"][1]["target_usd"]), dec!(-5000));
+    let s = d.wait_until("the crypto leg back to the hedged amount, 0", WAIT, |s| {
+        synthetic(s)["holding_at_hedged"] == true && leg_usd(s, 0).is_zero()
+    });
+    assert!(leg_usd(&s, 1).is_zero(), "{s}");
+    assert_eq!(crypto.exchange().position(&btc), Decimal::ZERO);
+    assert!(d.log_text().contains("the venue does not list this symbol"));
     assert_eq!(d.stop().code(), Some(0));
 }

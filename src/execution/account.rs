@@ -4,7 +4,7 @@
 use super::cooldown::{self, Cooldowns};
 use super::health::Health;
 use super::symbol::{SymbolJob, SymbolOutcome};
-use super::synthetic::{Board, LegReport};
+use super::synthetic::{Board, LegObservation, LegReport};
 use super::trading_gate::TradingGate;
 use super::Metrics;
 use crate::config::{AccountConfig, ConfigSet, Credential};
@@ -391,6 +391,18 @@ impl AccountRuntime {
         leg_symbols.dedup();
         for symbol in leg_symbols {
             if self.route(symbol, now) == Route::NotListedByVenue {
+                // Nothing can be held where the venue lists nothing: the other legs see this
+                // one at zero and are reduced back after `max_unhedged_secs`.
+                work.board.lock().unwrap_or_else(|p| p.into_inner()).insert(
+                    (self.config.name.clone(), symbol.to_string()),
+                    LegObservation {
+                        position_usd: Decimal::ZERO,
+                        direct_usd: Decimal::ZERO,
+                        tolerance_usd: Decimal::ZERO,
+                    },
+                );
+                // Kept in the cache: `/status` keeps saying why the leg is not traded.
+                held.push(symbol.to_string());
                 continue;
             }
             let legs = mine.iter().copied().filter(|l| l.symbol == symbol);

@@ -418,19 +418,24 @@ impl AccountRuntime {
                 continue;
             }
             let direct = at.map(|i| out[i].notional).unwrap_or_default();
+            // Margin for the legs too: the symbol is set to the highest leverage asked of it.
+            let leg_leverage = mine
+                .iter()
+                .filter(|l| l.symbol == symbol)
+                .map(|l| l.leverage)
+                .fold(Decimal::ONE, Decimal::max);
+            let leg_leverage = self
+                .config
+                .leverage_override
+                .unwrap_or(leg_leverage)
+                .min(risk.max_leverage);
             let entry = match at {
                 Some(i) => &mut out[i],
                 None => {
                     out.push(SymbolTarget {
                         symbol: symbol.to_string(),
                         depth: Decimal::ZERO,
-                        leverage: work
-                            .targets
-                            .targets
-                            .get(symbol)
-                            .map(|t| t.leverage)
-                            .unwrap_or(Decimal::ONE)
-                            .min(risk.max_leverage),
+                        leverage: leg_leverage,
                         notional: Decimal::ZERO,
                         note: None,
                         reduce_only: false,
@@ -439,6 +444,7 @@ impl AccountRuntime {
                     out.last_mut().expect("just pushed")
                 }
             };
+            entry.leverage = entry.leverage.max(leg_leverage);
             entry.notional = combined.notional;
             entry.reduce_only = combined.reduce_only;
             entry.leg_direct = Some(direct);

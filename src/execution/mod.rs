@@ -14,6 +14,8 @@ pub mod sizing;
 mod symbol;
 pub mod synthetic;
 #[cfg(test)]
+mod synthetic_tests;
+#[cfg(test)]
 mod tests;
 mod trading_gate;
 

@@ -129,8 +129,9 @@ impl Tracker {
                     target_usd: legs
                         .iter()
                         .find(|l| l.synthetic == *name && l.leg == i)
-                        .and_then(|l| l.notional),
-                    actual_usd: actual.map(|a| a.round_dp(2)),
+                        .and_then(|l| l.notional)
+                        .map(|n| n.round_dp(2).normalize()),
+                    actual_usd: actual.map(|a| a.round_dp(2).normalize()),
                     last_error: cache
                         .get(&leg.account)
                         .and_then(|a| a.symbols.get(&leg.symbol).cloned())
@@ -151,9 +152,10 @@ impl Tracker {
             }
             out.push(SyntheticStatus {
                 name: name.clone(),
-                notional_usd: notional.map(|n| n.round_dp(2)),
+                notional_usd: notional.map(|n| n.round_dp(2).normalize()),
                 legs: statuses,
-                imbalance_usd: complete.then(|| synthetic::imbalance(&exposures).round_dp(2)),
+                imbalance_usd: complete
+                    .then(|| synthetic::imbalance(&exposures).round_dp(2).normalize()),
                 unhedged_since: track.unhedged_since,
                 holding_at_hedged: track.held.is_some(),
                 max_unhedged_secs: synthetic.max_unhedged_secs,

@@ -21,6 +21,8 @@ pub struct LegTarget {
     pub account: String,
     pub symbol: String,
     pub side: Decimal,
+    /// The synthetic's leverage: what the leg's symbol is set to on venues that set it.
+    pub leverage: Decimal,
     /// USD, side applied; `None` when it cannot be known this cycle (the first leg's account
     /// value is missing): the leg's symbol is then held, neither opened nor closed.
     pub notional: Option<Decimal>,
@@ -104,6 +106,7 @@ pub fn expand(
                 account: leg.account.clone(),
                 symbol: leg.symbol.clone(),
                 side,
+                leverage,
                 notional: units.map(|u| u * side),
                 reduce_only: holds,
             });

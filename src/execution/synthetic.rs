@@ -179,12 +179,18 @@ fn step(
     let leaders = synthetic::leaders(exposures, tolerances);
     let imbalance = synthetic::imbalance(exposures).round_dp(2);
     // Held legs wait until the others reached the synthetic's target; then all go on.
+    // When every leg was leading (the legs pointed different ways), none lags: they are
+    // released once they meet again.
     if let (Some(held), Some(n)) = (&track.held, notional) {
-        let caught_up = exposures
-            .iter()
-            .zip(tolerances)
-            .zip(&held.leaders)
-            .all(|((e, tol), was_leading)| *was_leading || (*e - n).abs() <= *tol);
+        let caught_up = if held.leaders.contains(&false) {
+            exposures
+                .iter()
+                .zip(tolerances)
+                .zip(&held.leaders)
+                .all(|((e, tol), was_leading)| *was_leading || (*e - n).abs() <= *tol)
+        } else {
+            !leaders.contains(&true)
+        };
         if caught_up {
             tracing::info!(synthetic = %name, "synthetic: the lagging legs reached their target; the held legs follow");
             track.held = None;
@@ -272,6 +278,26 @@ mod tests {
         assert_eq!(t.unhedged_since, Some(at(4)));
         step("S", &mut t, 5, n, &[dec!(5000), dec!(8000)], &TOL, at(6));
         assert!(t.held.is_none(), "4 s since the second leg led, not 6");
+    }
+
+    #[test]
+    fn legs_that_point_different_ways_are_released_only_once_they_meet() {
+        let mut t = Track::default();
+        let n = Some(dec!(-5000));
+        // A flip: the first leg went short, the second was refused and is still long.
+        step("S", &mut t, 1, n, &[dec!(-5000), dec!(5000)], &TOL, at(0));
+        step("S", &mut t, 1, n, &[dec!(-5000), dec!(5000)], &TOL, at(2));
+        assert_eq!(
+            t.held,
+            Some(Held {
+                leaders: vec![true, true],
+                hedged: Decimal::ZERO
+            })
+        );
+        step("S", &mut t, 1, n, &[dec!(0), dec!(5000)], &TOL, at(3));
+        assert!(t.held.is_some(), "still apart");
+        step("S", &mut t, 1, n, &[dec!(0), dec!(0)], &TOL, at(4));
+        assert!(t.held.is_none());
     }
 
     #[test]

@@ -295,6 +295,24 @@ impl ConfigSet {
                 sources.join(", ")
             ));
         }
+        if !self.engine.synthetics.is_empty() {
+            out.push_str(&format!("synthetics: {}\n", self.engine.synthetics.len()));
+        }
+        for (name, synthetic) in &self.engine.synthetics {
+            let legs: Vec<String> = synthetic
+                .legs
+                .iter()
+                .map(|l| {
+                    let sign = if l.side < 0 { "short" } else { "long" };
+                    format!("{sign} {} on {}", l.symbol, l.account)
+                })
+                .collect();
+            out.push_str(&format!(
+                "  {name}: {} (max unhedged {} s)\n",
+                legs.join(", "),
+                synthetic.max_unhedged_secs
+            ));
+        }
         for warning in &self.warnings {
             out.push_str(&format!("warning: {warning}\n"));
         }

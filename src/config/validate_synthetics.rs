@@ -237,6 +237,13 @@ mod tests {
         assert_eq!(s.max_unhedged_secs, 60);
         assert_eq!(s.legs[1].side, -1);
         assert!(set.warnings.is_empty(), "{:?}", set.warnings);
+        let summary = set.summary();
+        assert!(
+            summary.contains(
+                "BTCEUR: long BTCUSD on bitmex-main, short EURUSD on oanda-main (max unhedged 60 s)"
+            ),
+            "{summary}"
+        );
     }
 
     #[test]

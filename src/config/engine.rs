@@ -25,6 +25,37 @@ pub struct EngineConfig {
     pub cycle: CycleConfig,
     #[serde(default)]
     pub files: FilesConfig,
+    /// Synthetic symbols: a unified symbol whose target is carried by legs on different
+    /// accounts (e.g. BTCEUR = long BTCUSD on a crypto account, short EURUSD on an FX account).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub synthetics: BTreeMap<String, SyntheticConfig>,
+}
+
+/// One synthetic symbol; its name is weighted in signal_weights.json like any symbol.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SyntheticConfig {
+    /// At least two; the first leg's account value and leverage size the synthetic.
+    pub legs: Vec<SyntheticLeg>,
+    /// How long the legs may stay unequal (one filled, another refused) before the filled
+    /// leg is reduced back to the hedged amount.
+    #[serde(default = "default_max_unhedged")]
+    pub max_unhedged_secs: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SyntheticLeg {
+    /// The account (engine.json `accounts[].name`) that carries this leg.
+    pub account: String,
+    /// The unified symbol the leg trades on that account.
+    pub symbol: String,
+    /// 1: the leg holds the synthetic's direction; -1: the opposite one.
+    pub side: i64,
+}
+
+fn default_max_unhedged() -> u64 {
+    60
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -7,11 +7,14 @@ mod error;
 pub mod mapping;
 pub mod schema;
 mod validate;
+mod validate_synthetics;
 pub mod watch;
 pub mod weights;
 
 pub use credentials::{Credential, Credentials, Secret};
-pub use engine::{AccountConfig, EngineConfig, RiskConfig, SimParams, SourceConfig};
+pub use engine::{
+    AccountConfig, EngineConfig, RiskConfig, SimParams, SourceConfig, SyntheticConfig, SyntheticLeg,
+};
 pub use error::{from_value, parse_json, ConfigError};
 pub use mapping::AssetMapping;
 pub use weights::{SignalWeights, SymbolWeights};
@@ -207,6 +210,9 @@ impl ConfigSet {
         if old.engine.sources != self.engine.sources {
             parts.push("sources changed".into());
         }
+        if old.engine.synthetics != self.engine.synthetics {
+            parts.push("synthetics changed".into());
+        }
         if old.engine.risk != self.engine.risk {
             parts.push("risk changed".into());
         }
@@ -289,6 +295,24 @@ impl ConfigSet {
                 sources.join(", ")
             ));
         }
+        if !self.engine.synthetics.is_empty() {
+            out.push_str(&format!("synthetics: {}\n", self.engine.synthetics.len()));
+        }
+        for (name, synthetic) in &self.engine.synthetics {
+            let legs: Vec<String> = synthetic
+                .legs
+                .iter()
+                .map(|l| {
+                    let sign = if l.side < 0 { "short" } else { "long" };
+                    format!("{sign} {} on {}", l.symbol, l.account)
+                })
+                .collect();
+            out.push_str(&format!(
+                "  {name}: {} (max unhedged {} s)\n",
+                legs.join(", "),
+                synthetic.max_unhedged_secs
+            ));
+        }
         for warning in &self.warnings {
             out.push_str(&format!("warning: {warning}\n"));
         }
@@ -354,7 +378,19 @@ fn load_engine(path: &Path, env: &[(String, String)]) -> Result<EngineConfig, Co
     let value: serde_json::Value = merged
         .try_deserialize()
         .map_err(|e| ConfigError::Environment(crate::input::shorten_quoted(&e.to_string())))?;
-    from_value(path, value)
+    let mut engine: EngineConfig = from_value(path, value)?;
+    // Symbols are case-insensitive, and the `config` crate lower-cases map keys: synthetics
+    // and their legs are kept in the upper case the target book uses.
+    engine.synthetics = std::mem::take(&mut engine.synthetics)
+        .into_iter()
+        .map(|(name, mut synthetic)| {
+            for leg in &mut synthetic.legs {
+                leg.symbol = leg.symbol.trim().to_ascii_uppercase();
+            }
+            (name.trim().to_ascii_uppercase(), synthetic)
+        })
+        .collect();
+    Ok(engine)
 }
 
 #[cfg(test)]

@@ -376,5 +376,7 @@ pub(super) fn validate(mut set: ConfigSet, checks: &Checks) -> Result<ConfigSet,
     }
 
     set.warnings.extend(warnings);
+    let synthetic_warnings = super::validate_synthetics::validate(&set)?;
+    set.warnings.extend(synthetic_warnings);
     Ok(set)
 }

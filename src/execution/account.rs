@@ -4,6 +4,7 @@
 use super::cooldown::{self, Cooldowns};
 use super::health::Health;
 use super::symbol::{SymbolJob, SymbolOutcome};
+use super::synthetic::{Board, LegObservation, LegReport};
 use super::trading_gate::TradingGate;
 use super::Metrics;
 use crate::config::{AccountConfig, ConfigSet, Credential};
@@ -11,6 +12,7 @@ use crate::domain::{AccountValue, OpenOrder, Position, Symbol};
 use crate::execution::planner::Allowed;
 use crate::state::cache::AccountHealth;
 use crate::state::{ExecutionCache, Journal};
+use crate::targets::synthetic::{combine, LegTarget};
 use crate::targets::TargetBook;
 use crate::venue::{self, Venue, VenueError};
 use chrono::Utc;
@@ -31,6 +33,10 @@ pub struct AccountWork {
     pub metrics: Arc<Metrics>,
     pub kill_switch: bool,
     pub cycle: u64,
+    /// Every synthetic's legs this cycle; this account trades the ones naming it.
+    pub legs: Arc<Vec<LegTarget>>,
+    /// Where leg symbols report what the account holds.
+    pub board: Board,
 }
 
 pub struct AccountRuntime {
@@ -72,6 +78,10 @@ struct SymbolTarget {
     notional: Decimal,
     /// Why the target is what it is when it is not the signal's (removed, disabled…).
     note: Option<&'static str>,
+    /// A synthetic's leg is held at the hedged amount here: only reductions.
+    reduce_only: bool,
+    /// For a symbol carrying a synthetic's leg: the account's own target without the legs.
+    leg_direct: Option<Decimal>,
 }
 
 impl AccountRuntime {
@@ -91,6 +101,11 @@ impl AccountRuntime {
             gate: Default::default(),
             unlisted: HashMap::new(),
         }
+    }
+
+    /// The account's venue client, when it could be built.
+    pub fn venue(&self) -> Option<Arc<dyn Venue>> {
+        self.venue.as_ref().ok().cloned()
     }
 
     /// Whether this account trades `symbol`: it is in the account's `symbols` list (when it
@@ -186,7 +201,11 @@ impl AccountRuntime {
                     .filter(|o| o.native == native)
                     .cloned()
                     .collect(),
-                allowed: base_allowed,
+                allowed: if target.reduce_only && base_allowed == Allowed::Any {
+                    Allowed::ReduceOnly
+                } else {
+                    base_allowed
+                },
                 risk: work.config.engine.risk.clone(),
                 journal: work.journal.clone(),
                 cache: work.cache.clone(),
@@ -196,6 +215,10 @@ impl AccountRuntime {
                 cooldowns: self.cooldowns.clone(),
                 gate: self.gate.clone(),
                 cycle: work.cycle,
+                leg: target.leg_direct.map(|direct_usd| LegReport {
+                    board: work.board.clone(),
+                    direct_usd,
+                }),
             };
             let semaphore = semaphore.clone();
             let span = tracing::info_span!("symbol", symbol = %target.symbol, venue = %venue_kind);
@@ -316,8 +339,9 @@ impl AccountRuntime {
         Allowed::Any
     }
 
-    /// The symbols this account handles this cycle, with their USD targets. Symbols the
-    /// account traded before but that left the config are closed.
+    /// The symbols this account handles this cycle, with their USD targets: its own weighted
+    /// symbols plus the legs of synthetics it carries. Symbols the account traded before but
+    /// that left the config are closed.
     fn symbol_targets(
         &self,
         work: &AccountWork,
@@ -326,10 +350,12 @@ impl AccountRuntime {
         venue: &dyn Venue,
     ) -> Vec<SymbolTarget> {
         let risk = &work.config.engine.risk;
+        let synthetics = &work.config.engine.synthetics;
         let mut out = Vec::new();
         let now = Instant::now();
         for (symbol, target) in &work.targets.targets {
-            if self.route(symbol, now) != Route::Trade {
+            // A synthetic is traded through its legs, never as a symbol of its own.
+            if synthetics.contains_key(symbol) || self.route(symbol, now) != Route::Trade {
                 continue;
             }
             let leverage = self
@@ -352,7 +378,80 @@ impl AccountRuntime {
                 leverage,
                 notional,
                 note,
+                reduce_only: false,
+                leg_direct: None,
             });
+        }
+        // Legs on this account: added to the symbol's own target (a leg's symbol need not be
+        // in the account's `symbols` list: the synthetic names the account).
+        let mine: Vec<&LegTarget> = work
+            .legs
+            .iter()
+            .filter(|l| l.account == self.config.name)
+            .collect();
+        let mut held = Vec::new();
+        let mut leg_symbols: Vec<&str> = mine.iter().map(|l| l.symbol.as_str()).collect();
+        leg_symbols.sort_unstable();
+        leg_symbols.dedup();
+        for symbol in leg_symbols {
+            if self.route(symbol, now) == Route::NotListedByVenue {
+                // Nothing can be held where the venue lists nothing: the other legs see this
+                // one at zero and are reduced back after `max_unhedged_secs`.
+                work.board.lock().unwrap_or_else(|p| p.into_inner()).insert(
+                    (self.config.name.clone(), symbol.to_string()),
+                    LegObservation {
+                        position_usd: Decimal::ZERO,
+                        direct_usd: Decimal::ZERO,
+                        tolerance_usd: Decimal::ZERO,
+                    },
+                );
+                // Kept in the cache: `/status` keeps saying why the leg is not traded.
+                held.push(symbol.to_string());
+                continue;
+            }
+            let legs = mine.iter().copied().filter(|l| l.symbol == symbol);
+            let at = out.iter().position(|t| t.symbol == symbol);
+            let combined = combine(at.map(|i| out[i].notional), legs);
+            if combined.held || !self.config.enabled {
+                // Unknown size (or an account disabled since the config was checked): send
+                // nothing for the symbol this cycle, and do not close it either.
+                if let Some(i) = at {
+                    out.remove(i);
+                }
+                held.push(symbol.to_string());
+                continue;
+            }
+            let direct = at.map(|i| out[i].notional).unwrap_or_default();
+            // Margin for the legs too: the symbol is set to the highest leverage asked of it.
+            let leg_leverage = mine
+                .iter()
+                .filter(|l| l.symbol == symbol)
+                .map(|l| l.leverage)
+                .fold(Decimal::ONE, Decimal::max);
+            let leg_leverage = self
+                .config
+                .leverage_override
+                .unwrap_or(leg_leverage)
+                .min(risk.max_leverage);
+            let entry = match at {
+                Some(i) => &mut out[i],
+                None => {
+                    out.push(SymbolTarget {
+                        symbol: symbol.to_string(),
+                        depth: Decimal::ZERO,
+                        leverage: leg_leverage,
+                        notional: Decimal::ZERO,
+                        note: None,
+                        reduce_only: false,
+                        leg_direct: None,
+                    });
+                    out.last_mut().expect("just pushed")
+                }
+            };
+            entry.leverage = entry.leverage.max(leg_leverage);
+            entry.notional = combined.notional;
+            entry.reduce_only = combined.reduce_only;
+            entry.leg_direct = Some(direct);
         }
         if let Some(cap) = risk.max_account_notional_usd {
             let total: Decimal = out.iter().map(|t| t.notional.abs()).sum();
@@ -360,11 +459,15 @@ impl AccountRuntime {
                 let scale = cap / total;
                 for t in &mut out {
                     t.notional *= scale;
+                    t.leg_direct = t.leg_direct.map(|d| d * scale);
                 }
             }
         }
         // Symbols we traded before that are no longer configured: close them.
         for known in work.cache.known_symbols(&self.config.name) {
+            if held.contains(&known) || out.iter().any(|t| t.symbol == known) {
+                continue;
+            }
             let route = self.route(&known, now);
             let weighted = work.targets.targets.contains_key(&known);
             if weighted && route != Route::NotInList {
@@ -380,6 +483,8 @@ impl AccountRuntime {
                     depth: Decimal::ZERO,
                     leverage: Decimal::ONE,
                     notional: Decimal::ZERO,
+                    reduce_only: false,
+                    leg_direct: None,
                     note: Some(if weighted {
                         "symbol not in the account's symbols list"
                     } else {

@@ -3,11 +3,14 @@
 use super::account::{AccountRuntime, AccountWork};
 use super::conditions::{Conditions, KillSwitchWatch};
 pub use super::metrics::Metrics;
+use super::synthetic::{SyntheticStatus, Tracker};
 use crate::config::{AccountConfig, ConfigSet, Credential};
 use crate::state::{ExecutionCache, Journal, KillSwitch};
+use crate::targets::synthetic::{self as legs, FirstLeg, LegTarget};
 use crate::targets::TargetBook;
 use crate::venue::{self, Venue, VenueError};
 use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -46,6 +49,8 @@ pub struct EngineHandles {
     pub poke: mpsc::Sender<()>,
     /// Where the kill switch lives, for control over HTTP.
     pub state_dir: PathBuf,
+    /// Synthetic symbols and how hedged their legs are, as of the last cycle.
+    pub synthetics: Arc<RwLock<Vec<SyntheticStatus>>>,
 }
 
 pub struct Engine {
@@ -54,6 +59,7 @@ pub struct Engine {
     poke_rx: mpsc::Receiver<()>,
     accounts: BTreeMap<String, Arc<Mutex<AccountRuntime>>>,
     factory: Option<VenueFactory>,
+    synthetics: Tracker,
 }
 
 /// Builds an account's venue client; the default is [`venue::build`]. Tests (and wrappers
@@ -89,10 +95,12 @@ impl Engine {
                 targets,
                 poke,
                 state_dir,
+                synthetics: Arc::default(),
             },
             poke_rx,
             accounts: BTreeMap::new(),
             factory: None,
+            synthetics: Tracker::default(),
         }
     }
 
@@ -253,6 +261,65 @@ impl Engine {
         engaged
     }
 
+    /// The legs of every synthetic this cycle. Each is sized by its first leg's account value,
+    /// read here once so that every leg gets the same notional; a value that cannot be read
+    /// (or is too old) leaves the legs held (see `targets::synthetic`).
+    async fn expand_synthetics(
+        &self,
+        cfg: &ConfigSet,
+        targets: &TargetBook,
+    ) -> (BTreeMap<String, Option<Decimal>>, Vec<LegTarget>) {
+        let synthetics = &cfg.engine.synthetics;
+        if synthetics.is_empty() {
+            return Default::default();
+        }
+        let mut first_legs = BTreeMap::new();
+        for synthetic in synthetics.values() {
+            let Some(first) = synthetic.legs.first() else {
+                continue;
+            };
+            if first_legs.contains_key(&first.account) {
+                continue;
+            }
+            let account = cfg.account(&first.account);
+            let venue = match self.accounts.get(&first.account) {
+                Some(runtime) => runtime.lock().await.venue(),
+                None => None,
+            };
+            let value = match venue {
+                Some(venue) => match venue.account_value().await {
+                    Ok(v)
+                        if (Utc::now() - v.at).num_seconds()
+                            <= cfg.engine.risk.max_account_value_age_secs as i64 =>
+                    {
+                        Some(v.equity_usd)
+                    }
+                    Ok(_) => None,
+                    Err(e) => {
+                        tracing::warn!(account = %first.account, error = %e, "cannot read the account value that sizes synthetics: their legs are held this cycle");
+                        None
+                    }
+                },
+                None => None,
+            };
+            first_legs.insert(
+                first.account.clone(),
+                FirstLeg {
+                    value_usd: value,
+                    leverage_override: account.and_then(|a| a.leverage_override),
+                },
+            );
+        }
+        legs::expand(
+            synthetics,
+            &targets.targets,
+            &first_legs,
+            cfg.engine.risk.max_leverage,
+            cfg.engine.risk.max_symbol_notional_usd,
+            &self.synthetics.held(),
+        )
+    }
+
     /// One cycle: every account in parallel.
     /// Returns true when a follow-up cycle should come soon (something is being resolved).
     pub async fn cycle(&mut self, reason: &str) -> bool {
@@ -273,6 +340,9 @@ impl Engine {
         let cfg = self.handles.config.borrow().clone();
         let targets = self.handles.targets.borrow().clone();
         let kill_switch = self.check_conditions(&cfg);
+        let (notionals, leg_targets) = self.expand_synthetics(&cfg, &targets).await;
+        let leg_targets = Arc::new(leg_targets);
+        let board = super::synthetic::Board::default();
         let again = async {
             tracing::debug!(
                 reason,
@@ -290,6 +360,8 @@ impl Engine {
                     metrics: self.handles.metrics.clone(),
                     kill_switch,
                     cycle: number,
+                    legs: leg_targets.clone(),
+                    board: board.clone(),
                 };
                 let runtime = runtime.clone();
                 let name = name.clone();
@@ -311,8 +383,26 @@ impl Engine {
             }
             again
         }
-        .instrument(span)
+        .instrument(span.clone())
         .await;
+        if !cfg.engine.synthetics.is_empty() || !self.synthetics.held().is_empty() {
+            let observations = board.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let status = span.in_scope(|| {
+                self.synthetics.after_cycle(
+                    &cfg,
+                    &notionals,
+                    &leg_targets,
+                    &observations,
+                    &self.handles.cache,
+                    Utc::now(),
+                )
+            });
+            *self
+                .handles
+                .synthetics
+                .write()
+                .unwrap_or_else(|p| p.into_inner()) = status;
+        }
         let mut info = self
             .handles
             .cycle

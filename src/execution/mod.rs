@@ -13,6 +13,9 @@ pub mod metrics;
 pub mod planner;
 pub mod sizing;
 mod symbol;
+pub mod synthetic;
+#[cfg(test)]
+mod synthetic_tests;
 #[cfg(test)]
 mod tests;
 mod trading_gate;

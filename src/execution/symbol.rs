@@ -4,6 +4,7 @@
 use super::cooldown::Cooldowns;
 use super::planner::{plan, Allowed, PlanInput};
 use super::sizing::{self, Sizing};
+use super::synthetic::{LegObservation, LegReport};
 use super::trading_gate::TradingGate;
 use super::Metrics;
 use crate::config::{AccountConfig, RiskConfig};
@@ -65,6 +66,8 @@ pub struct SymbolJob {
     pub cooldowns: Arc<std::sync::Mutex<Cooldowns>>,
     pub gate: Arc<std::sync::Mutex<TradingGate>>,
     pub cycle: u64,
+    /// Set when the symbol carries a synthetic's leg: what the account holds is reported.
+    pub leg: Option<LegReport>,
 }
 
 /// Why an order the venue holds under one of our client ids is not the one we journaled;
@@ -256,6 +259,8 @@ impl SymbolJob {
                 s.position_qty = self.position;
                 s.lot = instrument.lot;
             });
+        let tolerance_usd = (instrument.lot * usd_per_unit).max(min_notional);
+        self.observe_leg(self.position, usd_per_unit, tolerance_usd);
         for note in &plan.skipped {
             tracing::info!(native = %self.native, target_qty = %target_qty, position_qty = %self.position, note = %note, "not traded");
         }
@@ -301,7 +306,22 @@ impl SymbolJob {
             .update_symbol(&self.account.name, &self.symbol, |s| {
                 s.position_qty = position
             });
+        self.observe_leg(position, usd_per_unit, tolerance_usd);
         Ok(SymbolOutcome::Done)
+    }
+
+    fn observe_leg(&self, position: Decimal, usd_per_unit: Decimal, tolerance_usd: Decimal) {
+        if let Some(leg) = &self.leg {
+            leg.observe(
+                &self.account.name,
+                &self.symbol,
+                LegObservation {
+                    position_usd: position * usd_per_unit,
+                    direct_usd: leg.direct_usd,
+                    tolerance_usd,
+                },
+            );
+        }
     }
 
     /// Sends one intent. `Ok(None)` means "stop this symbol for this cycle".

@@ -160,6 +160,7 @@ mod tests {
             targets_revision: 0,
             sources: Vec::new(),
             control: false,
+            synthetics: Vec::new(),
         }
     }
 

@@ -1,4 +1,5 @@
 use crate::config::SourceConfig;
+use crate::execution::synthetic::SyntheticStatus;
 use crate::execution::{CycleInfo, EngineHandles};
 use crate::signals::sn8;
 use crate::signals::SignalBook;
@@ -17,6 +18,9 @@ pub struct StatusReport {
     pub sources: Vec<SourceStatus>,
     /// Whether `POST /control/...` is enabled (a control token is configured).
     pub control: bool,
+    /// Synthetic symbols: per leg its target and actual USD, the imbalance between the legs
+    /// and since when they are unhedged (empty without synthetics).
+    pub synthetics: Vec<SyntheticStatus>,
 }
 
 /// One signal source and how fresh it is.
@@ -139,6 +143,11 @@ pub fn build_status(handles: &EngineHandles) -> StatusReport {
         targets_revision: handles.targets.borrow().revision,
         sources,
         control: config.engine.server.control_token.is_some(),
+        synthetics: handles
+            .synthetics
+            .read()
+            .map(|s| s.clone())
+            .unwrap_or_default(),
     }
 }
 

@@ -5,6 +5,8 @@
 //! case it is their depth-and-weight-weighted blend (the Python tool's rule), always capped by
 //! `risk.max_leverage`.
 
+pub mod synthetic;
+
 use crate::config::ConfigSet;
 use crate::signals::{Signal, SignalSnapshot};
 use rust_decimal::Decimal;

@@ -351,8 +351,9 @@ impl Venue for OandaVenue {
             .get(&self.rest.path("/instruments"), &[("instruments", native)])
             .await
             .map_err(|e| match e {
-                // An unknown name in the list is refused as a bad request.
-                VenueError::Rejected { .. } => {
+                // An unknown name in the list is refused as a bad request; the answer does not
+                // say which name, so the error does.
+                VenueError::Rejected { .. } | VenueError::UnknownSymbol(_) => {
                     VenueError::UnknownSymbol(format!("{native} (not an instrument at oanda)"))
                 }
                 other => other,

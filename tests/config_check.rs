@@ -254,36 +254,6 @@ fn world_readable_credentials_warn() {
     assert!(!text.contains("readable by group or others"), "{text}");
 }
 
-#[test]
-fn venues_not_built_yet_are_flagged() {
-    let dir = common::config_dir(&[
-        (
-            "engine.json",
-            r#"{"accounts": [{"name": "k", "venue": "oanda", "credentials": "oa"}]}"#,
-        ),
-        ("signal_weights.json", WEIGHTS),
-        (
-            "credentials.json",
-            r#"{"oa": {"api_key": "k", "account_id": "101-001-1-001"}}"#,
-        ),
-    ]);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(
-            dir.path().join("credentials.json"),
-            std::fs::Permissions::from_mode(0o600),
-        )
-        .unwrap();
-    }
-    let (ok, text) = check(dir.path(), &[]);
-    assert!(ok, "{text}");
-    assert!(
-        text.contains(r#"venue "oanda" is not implemented in this build yet"#),
-        "{text}"
-    );
-}
-
 const SIGNAL_ENGINE: &str = r#"{"accounts": [{"name": "a", "venue": "sim"}],
   "sources": [{"name": "manual", "kind": "file", "path": "signals/manual.json"}],
   "risk": {"max_leverage": 5}}"#;

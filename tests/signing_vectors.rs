@@ -7,8 +7,7 @@
 mod common;
 
 use common::loopback::hmac_sha256_hex;
-use common::venues::{bitmex, blofin, bybit};
-use common::venues::{bitmex, bybit, kucoin};
+use common::venues::{bitmex, blofin, bybit, kucoin};
 use serde_json::Value;
 use std::path::PathBuf;
 

@@ -2,7 +2,7 @@
 //! folder (with a `KIND` of its own) when it is implemented; until then its credential fields are
 //! known, so `check` finds a missing passphrase or account id up front.
 
-use super::common::CredentialField::{ApiKey, ApiPassphrase, ApiSecret};
+use super::common::CredentialField::{ApiKey, ApiSecret};
 use super::registry::{no_params, VenueKind};
 
 pub const MEXC: VenueKind = VenueKind {

@@ -616,6 +616,7 @@ macro_rules! conformance_loopback {
 
 conformance_loopback!(bybit, bybit_wire, 0);
 conformance_loopback!(bitmex, bitmex_wire, 1);
+conformance_loopback!(mexc, mexc_wire, 2);
 
 /// Bybit on an account in hedge mode (two legs per symbol, `positionIdx` 1/2).
 pub struct BybitHedgeHarness(Loop<0>);

@@ -7,6 +7,7 @@ pub mod bybit;
 pub mod common;
 mod error;
 pub mod http;
+pub mod mexc;
 mod planned;
 pub mod registry;
 pub mod sim;

@@ -21,14 +21,6 @@ pub const KUCOIN: VenueKind = VenueKind {
     build: None,
 };
 
-pub const MEXC: VenueKind = VenueKind {
-    name: "mexc",
-    title: "MEXC Futures",
-    credentials: &[ApiKey, ApiSecret],
-    params: no_params,
-    build: None,
-};
-
 pub const OANDA: VenueKind = VenueKind {
     name: "oanda",
     title: "OANDA v20 (FX)",

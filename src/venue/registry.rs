@@ -41,10 +41,10 @@ pub fn kinds() -> [&'static VenueKind; 7] {
     [
         &super::bitmex::KIND,
         &super::bybit::KIND,
+        &super::mexc::KIND,
         &super::sim::KIND,
         &super::planned::BLOFIN,
         &super::planned::KUCOIN,
-        &super::planned::MEXC,
         &super::planned::OANDA,
     ]
 }

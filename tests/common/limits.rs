@@ -54,12 +54,12 @@ pub struct Quota {
 
 /// Sliding-window logs of every scope a loopback has seen. Off until `enforce(true)`: suites
 /// that are not about limits keep their old pacing.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Windows {
     inner: Mutex<Inner>,
 }
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Inner {
     enforce: bool,
     logs: HashMap<String, VecDeque<(Instant, u32)>>,

@@ -316,10 +316,12 @@ macro_rules! on_every_venue {
     ($($name:ident),* $(,)?) => {
         mod bybit { $(#[test] fn $name() { super::$name("bybit") })* }
         mod bitmex { $(#[test] fn $name() { super::$name("bitmex") })* }
+        mod mexc { $(#[test] fn $name() { super::$name("mexc") })* }
     };
     (ignored($why:literal): $($name:ident),* $(,)?) => {
         mod bybit_ignored { $(#[test] #[ignore = $why] fn $name() { super::$name("bybit") })* }
         mod bitmex_ignored { $(#[test] #[ignore = $why] fn $name() { super::$name("bitmex") })* }
+        mod mexc_ignored { $(#[test] #[ignore = $why] fn $name() { super::$name("mexc") })* }
     };
 }
 #[allow(unused_imports)]

@@ -5,6 +5,7 @@
 
 pub mod bitmex;
 pub mod bybit;
+pub mod mexc;
 
 use crate::common::exchange::MockExchange;
 use rust_decimal::Decimal;
@@ -76,7 +77,7 @@ pub trait Loopback: Send + Sync {
 }
 
 /// Every loopback venue, by kind.
-pub const ALL: [&str; 2] = ["bybit", "bitmex"];
+pub const ALL: [&str; 3] = ["bybit", "bitmex", "mexc"];
 
 /// Starts the loopback `kind` with `equity` USD and BTC (and the inverse BTCUSD) at
 /// `btc`, ETH at 2,500.
@@ -89,6 +90,10 @@ pub fn start(kind: &str, equity: Decimal, btc: Decimal) -> Box<dyn Loopback> {
         "bitmex" => Box::new(bitmex::start(MockExchange::new(
             equity,
             &[("XBTUSDT", btc), ("XBTUSD", btc), ("ETHUSD", dec!(2500))],
+        ))),
+        "mexc" => Box::new(mexc::MexcServer::start(MockExchange::new(
+            equity,
+            &[("BTC_USDT", btc), ("ETH_USDT", dec!(2500))],
         ))),
         other => panic!("no loopback venue {other}"),
     }

@@ -43,6 +43,7 @@ pub fn id<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
 #[serde(rename_all = "camelCase", default)]
 pub struct ContractDetail {
     pub symbol: String,
+    pub base_coin: String,
     pub settle_coin: String,
     pub quote_coin: String,
     /// Base units per contract.

@@ -214,24 +214,29 @@ pub fn open_order(row: &OrderRow) -> Result<OpenOrder, VenueError> {
 }
 
 /// A USDT- (or USDC-) margined contract: quantities are contracts of `contractSize` base
-/// units on a grid of `volUnit`. Coin-margined contracts (`BTC_USD`) are not traded here.
+/// units on a grid of `volUnit`. A coin-margined contract (`BTC_USD`, settled in the base coin)
+/// is inverse: one contract is worth `contractSize` USD whatever the price.
 pub fn instrument(row: &ContractDetail) -> Result<Instrument, VenueError> {
     let need = |field: &str, v: Option<Decimal>| {
         v.filter(|d| *d > Decimal::ZERO).ok_or_else(|| {
             VenueError::Decode(format!("contract {} has no usable {field}", row.symbol))
         })
     };
-    if !matches!(row.settle_coin.as_str(), "USDT" | "USDC") {
-        return Err(VenueError::UnknownSymbol(format!(
-            "{} settles in {:?}: only USDT/USDC-margined contracts are traded on mexc",
-            row.symbol, row.settle_coin
-        )));
-    }
+    let kind = match row.settle_coin.as_str() {
+        "USDT" | "USDC" => ContractKind::Linear,
+        coin if coin == row.base_coin && row.quote_coin == "USD" => ContractKind::Inverse,
+        other => {
+            return Err(VenueError::UnknownSymbol(format!(
+                "{} settles in {other:?}: only USDT/USDC-margined and coin-margined USD contracts are traded on mexc",
+                row.symbol
+            )))
+        }
+    };
     let lot = need("volUnit", row.vol_unit)?;
     Ok(Instrument {
         symbol: Symbol::new(row.symbol.replace('_', "")),
         native: row.symbol.clone(),
-        kind: ContractKind::Linear,
+        kind,
         tick: need("priceUnit", row.price_unit)?,
         lot,
         min_qty: row.min_vol.filter(|v| *v > Decimal::ZERO).unwrap_or(lot),

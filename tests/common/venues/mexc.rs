@@ -38,13 +38,22 @@ pub struct Contract {
 
 /// BTC_USDT steps by 10 contracts of 0.0001 BTC (one lot is 0.001 BTC, as on the other
 /// loopbacks; the real contract steps by 1), so that `volUnit` and `contractSize` both matter.
-pub const CONTRACTS: [Contract; 2] = [
+pub const CONTRACTS: [Contract; 3] = [
     Contract {
         symbol: "BTC_USDT",
         contract_size: dec!(0.0001),
         vol_unit: dec!(10),
         min_vol: dec!(10),
         price_unit: dec!(0.1),
+    },
+    // Coin-margined (settled in BTC): one contract is `contractSize` USD (100 on MEXC; 1 here,
+    // as the inverse contracts of the other loopbacks).
+    Contract {
+        symbol: "BTC_USD",
+        contract_size: dec!(1),
+        vol_unit: dec!(1),
+        min_vol: dec!(1),
+        price_unit: dec!(0.5),
     },
     Contract {
         symbol: "ETH_USDT",
@@ -89,6 +98,19 @@ pub struct Shared {
     ex: MockExchange,
     extra: Arc<Mutex<Extra>>,
     push: broadcast::Sender<Push>,
+}
+
+/// The loopback `venues::start` runs: `equity` USDT, BTC (linear and coin-margined) at `btc`,
+/// ETH at 2,500.
+pub fn start(equity: Decimal, btc: Decimal) -> MexcServer {
+    MexcServer::start(MockExchange::new(
+        equity,
+        &[
+            ("BTC_USDT", btc),
+            ("BTC_USD", btc),
+            ("ETH_USDT", dec!(2500)),
+        ],
+    ))
 }
 
 pub struct MexcServer {
@@ -330,8 +352,9 @@ fn get(s: &Shared, path: &str, q: &HashMap<String, String>) -> Response {
                 .filter(|c| marks.contains_key(c.symbol))
                 .map(|c| {
                     let (base, quote) = c.symbol.split_once('_').unwrap_or((c.symbol, ""));
+                    let settle = if quote == "USD" { base } else { quote };
                     json!({"symbol": c.symbol, "displayNameEn": c.symbol, "baseCoin": base, "quoteCoin": quote,
-                           "settleCoin": quote, "contractSize": n(c.contract_size), "minLeverage": 1, "maxLeverage": 200,
+                           "settleCoin": settle, "contractSize": n(c.contract_size), "minLeverage": 1, "maxLeverage": 200,
                            "priceScale": 1, "volScale": 0, "amountScale": 4, "priceUnit": n(c.price_unit),
                            "volUnit": n(c.vol_unit), "minVol": n(c.min_vol), "maxVol": 1000000,
                            "takerFeeRate": 0.0002, "makerFeeRate": 0, "positionOpenType": 3, "state": 0,
@@ -780,16 +803,20 @@ impl Loopback for MexcServer {
         (KEY, SECRET)
     }
     fn native(&self, unified: &str) -> String {
-        match unified.strip_suffix("USDT") {
-            Some(base) => format!("{base}_USDT"),
-            None => unified.to_string(),
+        for quote in ["USDT", "USD"] {
+            if let Some(base) = unified.strip_suffix(quote) {
+                return format!("{base}_{quote}");
+            }
         }
+        unified.to_string()
     }
     fn units(&self, unified: &str) -> Decimal {
-        // Contracts per coin: 1 / contractSize.
-        contract(&self.native(unified))
-            .map(|c| Decimal::ONE / c.contract_size)
-            .unwrap_or(Decimal::ONE)
+        // Linear: contracts per coin (1 / contractSize); inverse: USD contracts, like the
+        // other loopbacks' BTCUSD.
+        match contract(&self.native(unified)) {
+            Some(c) if !c.symbol.ends_with("_USD") => Decimal::ONE / c.contract_size,
+            _ => Decimal::ONE,
+        }
     }
     fn push_noise(&self, unified: &str) -> usize {
         let native = self.native(unified);

@@ -91,10 +91,7 @@ pub fn start(kind: &str, equity: Decimal, btc: Decimal) -> Box<dyn Loopback> {
             equity,
             &[("XBTUSDT", btc), ("XBTUSD", btc), ("ETHUSD", dec!(2500))],
         ))),
-        "mexc" => Box::new(mexc::MexcServer::start(MockExchange::new(
-            equity,
-            &[("BTC_USDT", btc), ("ETH_USDT", dec!(2500))],
-        ))),
+        "mexc" => Box::new(mexc::start(equity, btc)),
         other => panic!("no loopback venue {other}"),
     }
 }

@@ -12,7 +12,8 @@ use serde_json::Value;
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct Envelope {
-    pub success: bool,
+    /// Missing on anything that is not an envelope (a proxy's page, a bare list).
+    pub success: Option<bool>,
     /// A number, or the same number as a string (seen in the wild).
     pub code: Value,
     pub message: String,

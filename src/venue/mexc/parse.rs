@@ -80,8 +80,15 @@ pub fn envelope(resp: &RawResponse, ctx: Ctx<'_>) -> Result<serde_json::Value, V
             ))))
         }
     };
+    let Some(success) = env.success else {
+        return Err(VenueError::Decode(ctx.describe(format!(
+            "HTTP {}: body is not a contract API envelope: {}",
+            resp.status,
+            snippet(&resp.body)
+        ))));
+    };
     let code = env.code();
-    if env.success && code == 0 {
+    if success && code == 0 {
         Ok(env.data)
     } else {
         Err(code_error(code, &env.message, ctx))

@@ -113,7 +113,7 @@ async fn place_chunk(
                         request.kind == OrderKind::Market,
                     )
                     .await;
-                same_order(request, ack)
+                same_order(venue, request, ack)
             }
         });
     }
@@ -122,10 +122,19 @@ async fn place_chunk(
 
 /// A reused `externalOid` makes `submit_batch` answer with the order that already has it:
 /// an order found under our id that is not this request is a duplicate, never a fill.
-pub fn same_order(request: &OrderRequest, ack: OrderAck) -> Result<OrderAck, VenueError> {
+pub fn same_order(
+    venue: &MexcVenue,
+    request: &OrderRequest,
+    ack: OrderAck,
+) -> Result<OrderAck, VenueError> {
+    // The volume sent: the request rounded toward zero to the contract step.
+    let sent = venue
+        .instruments
+        .get(&request.native)
+        .map(|i| i.round_to_lot(request.qty));
     let differs = ack.native.as_deref().is_some_and(|n| n != request.native)
         || ack.side.is_some_and(|s| s != request.side)
-        || ack.qty.is_some_and(|q| q > request.qty);
+        || ack.qty.is_some_and(|q| q != request.qty && Some(q) != sent);
     if differs {
         return Err(VenueError::rejected(
             RejectKind::DuplicateClientId,

@@ -445,7 +445,7 @@ impl Venue for MexcVenue {
                 request.kind == OrderKind::Market,
             )
             .await;
-        batch::same_order(request, ack)
+        batch::same_order(self, request, ack)
     }
 
     async fn place_orders(&self, requests: &[OrderRequest]) -> Vec<Result<OrderAck, VenueError>> {

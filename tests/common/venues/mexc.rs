@@ -214,7 +214,11 @@ fn signature_ok(req: &Request) -> bool {
         return false;
     }
     let params = if req.method == Method::GET {
-        req.query.clone()
+        // MEXC signs the parameters sorted by key: rebuilt here from what arrived, so a query
+        // sent in another order than it was signed fails, as at MEXC.
+        let mut pairs: Vec<&str> = req.query.split('&').filter(|p| !p.is_empty()).collect();
+        pairs.sort_by_key(|p| p.split('=').next().unwrap_or(""));
+        pairs.join("&")
     } else {
         req.text()
     };

@@ -240,7 +240,11 @@ fn error_table() {
         VenueError::Local(m) if m.contains("NTP")
     ));
     let bare = r#"{"success":false,"code":1002,"message":"contract not activated"}"#;
-    assert_eq!(kind(bare, WRITE), Some(RejectKind::TradingDisabled), "by code alone");
+    assert_eq!(
+        kind(bare, WRITE),
+        Some(RejectKind::TradingDisabled),
+        "by code alone"
+    );
     let text = r#"{"success":false,"code":2031,"message":"externalOid already exists"}"#;
     assert_eq!(kind(text, WRITE), Some(RejectKind::DuplicateClientId));
     // A system error after a write leaves its outcome unknown; on a read it is transport.

@@ -93,3 +93,20 @@ fn created_ids_in_both_shapes() {
         "102057569836905984"
     );
 }
+
+#[test]
+fn no_secret_in_debug_output() {
+    let credential = Credential {
+        api_key: Some(Secret::new("KEY-visible-nowhere")),
+        api_secret: Some(Secret::new("SECRET-visible-nowhere")),
+        ..Default::default()
+    };
+    let config = MexcConfig::from_account(
+        &account(r#"{"name":"a","venue":"mexc"}"#),
+        Some(&credential),
+    )
+    .unwrap();
+    let text = format!("{config:?}");
+    assert!(!text.contains("KEY-visible-nowhere"), "{text}");
+    assert!(!text.contains("SECRET-visible-nowhere"), "{text}");
+}

@@ -129,23 +129,28 @@ pub fn code_error(code: i64, msg: &str, ctx: Ctx<'_>) -> VenueError {
         // Unauthorized, key expired, IP not whitelisted, bad signature (a wrong secret), no
         // read/write/trade permission: only a credential fix helps.
         401 | 402 | 406 | 602 | 701..=704 => VenueError::Auth(text),
-        510 => VenueError::RateLimited {
+        // Too frequent; "frequent transactions, try later".
+        510 | 2037 => VenueError::RateLimited {
             retry_after: RATE_WINDOW,
         },
         // Request-Time outside the 10 s window: nothing happened; the fix is local (NTP).
         513 => VenueError::Local(format!(
             "{text}; the host clock is off from MEXC's, sync it (NTP)"
         )),
-        // System errors: a write may or may not have happened.
-        500 | 501 | 503 | 504 if ctx.mutating => VenueError::Unknown(text),
-        500 | 501 | 503 | 504 => VenueError::Transport(text),
+        // System errors ("public abnormal" included): a write may or may not have happened.
+        500 | 501 | 503 | 504 | 9999 if ctx.mutating => VenueError::Unknown(text),
+        500 | 501 | 503 | 504 | 9999 => VenueError::Transport(text),
+        // "Endpoint inaccessible": how a switched-off order endpoint answers; on a read it is
+        // the venue's trouble.
+        511 if ctx.mutating => reject(RejectKind::TradingDisabled),
+        511 => VenueError::Transport(text),
         // "Repeated request": the same order (same externalOid) was sent before.
         603 if ctx.mutating => reject(RejectKind::DuplicateClientId),
         1001 => VenueError::UnknownSymbol(text),
         // "Contract not allow place order" (API order placement switched off), trading
         // forbidden, opening forbidden: the account goes close-only and retries later.
         1002 | 6001 | 6002 => reject(RejectKind::TradingDisabled),
-        2005 => reject(RejectKind::InsufficientFunds),
+        2005 | 2018 => reject(RejectKind::InsufficientFunds),
         2008 | 2011 | 2015 | 2028 => reject(RejectKind::InvalidQuantity),
         2003 | 2004 | 2007 => reject(RejectKind::InvalidPrice),
         // Position does not exist or is closed: a close order with nothing to close.

@@ -245,12 +245,21 @@ fn error_table() {
         Some(RejectKind::TradingDisabled),
         "by code alone"
     );
-    let text = r#"{"success":false,"code":2031,"message":"externalOid already exists"}"#;
+    let text = r#"{"success":false,"code":600,"message":"externalOid already exists"}"#;
     assert_eq!(kind(text, WRITE), Some(RejectKind::DuplicateClientId));
     // A system error after a write leaves its outcome unknown; on a read it is transport.
     let sys = r#"{"success":false,"code":500,"message":"System internal error!"}"#;
     assert!(matches!(refusal(sys, WRITE), VenueError::Unknown(_)));
     assert!(matches!(refusal(sys, READ), VenueError::Transport(_)));
+    let busy =
+        r#"{"success":false,"code":2037,"message":"Frequent transactions, please try it later"}"#;
+    assert!(matches!(
+        refusal(busy, WRITE),
+        VenueError::RateLimited { .. }
+    ));
+    let closed = r#"{"success":false,"code":511,"message":"Endpoint inaccessible"}"#;
+    assert_eq!(kind(closed, WRITE), Some(RejectKind::TradingDisabled));
+    assert!(matches!(refusal(closed, READ), VenueError::Transport(_)));
     // 603 on a read is no duplicate.
     assert_eq!(
         kind(fixture!("error_duplicate.json"), READ),

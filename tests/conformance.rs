@@ -627,6 +627,7 @@ conformance_loopback!(bitmex, bitmex_wire, 1);
 conformance_loopback!(oanda, oanda_wire, 2);
 conformance_loopback!(blofin, blofin_wire, 3);
 conformance_loopback!(kucoin, kucoin_wire, 4);
+conformance_loopback!(mexc, mexc_wire, 5);
 
 /// Bybit on an account in hedge mode (two legs per symbol, `positionIdx` 1/2).
 pub struct BybitHedgeHarness(Loop<0>);

@@ -36,15 +36,15 @@ impl VenueKind {
     }
 }
 
-/// Every venue kind, implemented or planned.
+/// Every venue kind this build knows.
 pub fn kinds() -> [&'static VenueKind; 7] {
     [
         &super::bitmex::KIND,
         &super::bybit::KIND,
+        &super::mexc::KIND,
         &super::sim::KIND,
         &super::blofin::KIND,
         &super::kucoin::KIND,
-        &super::planned::MEXC,
         &super::oanda::KIND,
     ]
 }

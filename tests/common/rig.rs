@@ -319,6 +319,7 @@ macro_rules! on_every_venue {
         mod oanda { $(#[test] fn $name() { super::$name("oanda") })* }
         mod blofin { $(#[test] fn $name() { super::$name("blofin") })* }
         mod kucoin { $(#[test] fn $name() { super::$name("kucoin") })* }
+        mod mexc { $(#[test] fn $name() { super::$name("mexc") })* }
     };
     (ignored($why:literal): $($name:ident),* $(,)?) => {
         mod bybit_ignored { $(#[test] #[ignore = $why] fn $name() { super::$name("bybit") })* }
@@ -326,6 +327,7 @@ macro_rules! on_every_venue {
         mod oanda_ignored { $(#[test] #[ignore = $why] fn $name() { super::$name("oanda") })* }
         mod blofin_ignored { $(#[test] #[ignore = $why] fn $name() { super::$name("blofin") })* }
         mod kucoin_ignored { $(#[test] #[ignore = $why] fn $name() { super::$name("kucoin") })* }
+        mod mexc_ignored { $(#[test] #[ignore = $why] fn $name() { super::$name("mexc") })* }
     };
 }
 #[allow(unused_imports)]

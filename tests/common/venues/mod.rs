@@ -7,6 +7,7 @@ pub mod bitmex;
 pub mod blofin;
 pub mod bybit;
 pub mod kucoin;
+pub mod mexc;
 pub mod oanda;
 
 use crate::common::exchange::MockExchange;
@@ -83,7 +84,7 @@ pub trait Loopback: Send + Sync {
 }
 
 /// Every loopback venue, by kind.
-pub const ALL: [&str; 5] = ["bybit", "bitmex", "oanda", "blofin", "kucoin"];
+pub const ALL: [&str; 6] = ["bybit", "bitmex", "oanda", "blofin", "kucoin", "mexc"];
 
 /// Starts the loopback `kind` with `equity` USD and BTC (and the inverse BTCUSD) at
 /// `btc`, ETH at 2,500.
@@ -107,6 +108,7 @@ pub fn start(kind: &str, equity: Decimal, btc: Decimal) -> Box<dyn Loopback> {
                 ("XRPUSDTM", dec!(0.5)),
             ],
         ))),
+        "mexc" => Box::new(mexc::start(equity, btc)),
         other => panic!("no loopback venue {other}"),
     }
 }

@@ -52,14 +52,15 @@ pub struct Quota {
     pub reset_in: Duration,
 }
 
-/// Sliding-window logs of every scope a loopback has seen. Off until `enforce(true)`: suites
-/// that are not about limits keep their old pacing.
-#[derive(Default)]
+/// Sliding-window logs of every scope a loopback has seen. Enforcing by default: every suite
+/// runs against the venues' documented limits and must see no refusal (`enforce(false)` turns
+/// it off for a test that needs to overrun a limit on purpose).
+#[derive(Default, Debug)]
 pub struct Windows {
     inner: Mutex<Inner>,
 }
 
-#[derive(Default)]
+#[derive(Debug)]
 struct Inner {
     enforce: bool,
     logs: HashMap<String, VecDeque<(Instant, u32)>>,
@@ -67,6 +68,17 @@ struct Inner {
     refused: Vec<(String, Instant)>,
     /// Admitted units per scope and their times, for "at most N in any window" checks.
     admitted: HashMap<String, Vec<Instant>>,
+}
+
+impl Default for Inner {
+    fn default() -> Inner {
+        Inner {
+            enforce: true,
+            logs: HashMap::new(),
+            refused: Vec::new(),
+            admitted: HashMap::new(),
+        }
+    }
 }
 
 impl Windows {

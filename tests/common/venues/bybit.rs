@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 use crate::common::exchange::{Fault, MockExchange, MockOrder, OrderState, Place, Reject, Side};
+use crate::common::limits::{Exceeded, Limit, Quota};
 use crate::common::loopback::{self, Applied, Request, Wire};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -252,12 +253,38 @@ fn signature_ok(h: &HeaderMap, method: &Method, query: &str, body: &[u8]) -> boo
     hmac_hex(&string_to_sign(ts, key, recv, &payload)) == sign
 }
 
-fn limit_headers(remaining: u64, reset_ms: i64) -> [(&'static str, String); 3] {
+fn limit_headers(remaining: u64, reset_ms: i64) -> [(&'static str, String); 2] {
     [
-        ("X-Bapi-Limit", "50".into()),
         ("X-Bapi-Limit-Status", remaining.to_string()),
         ("X-Bapi-Limit-Reset-Timestamp", reset_ms.to_string()),
     ]
+}
+
+/// Bybit's documented per-UID, per-endpoint limits over a rolling second (default tier), by
+/// path and category; `None` for public market data (IP limit only).
+fn uid_limit(path: &str, category: &str) -> Option<u32> {
+    let inverse = category == "inverse";
+    Some(match path {
+        "/v5/order/create" | "/v5/order/amend" | "/v5/order/cancel" => 10,
+        "/v5/order/create-batch" => 10,
+        "/v5/order/realtime" | "/v5/order/history" | "/v5/position/list" if inverse => 10,
+        "/v5/order/realtime" | "/v5/order/history" | "/v5/position/list" => 50,
+        "/v5/account/wallet-balance" | "/v5/account/info" => 50,
+        "/v5/position/set-leverage" => 10,
+        "/v5/account/set-margin-mode" => 5,
+        _ => return None,
+    })
+}
+
+/// The category a request names (query for GET, body for POST).
+fn request_category(req: &Request) -> String {
+    if req.method == Method::GET {
+        req.params().get("category").cloned().unwrap_or_default()
+    } else {
+        req.json()
+            .and_then(|b| b.get("category").and_then(Value::as_str).map(str::to_string))
+            .unwrap_or_default()
+    }
 }
 
 fn answer(code: i64, msg: &str, result: Value) -> Response {
@@ -267,11 +294,7 @@ fn answer(code: i64, msg: &str, result: Value) -> Response {
 /// An envelope whose `time` (the venue's clock) is `time_ms`.
 fn answer_at(code: i64, msg: &str, result: Value, time_ms: i64) -> Response {
     let body = json!({"retCode": code, "retMsg": msg, "result": result, "retExtInfo": {}, "time": time_ms});
-    let mut resp = (StatusCode::OK, body.to_string()).into_response();
-    for (k, v) in limit_headers(49, now_ms()) {
-        resp.headers_mut().insert(k, v.parse().unwrap());
-    }
-    resp
+    (StatusCode::OK, body.to_string()).into_response()
 }
 
 fn error(code: i64, msg: &str) -> Response {
@@ -288,6 +311,74 @@ impl Wire for Shared {
             let body = req.json().unwrap_or_default();
             field(&body, "orderLinkId").unwrap_or("").to_string()
         })
+    }
+
+    /// 600 requests per 5 s per IP, and per UID and endpoint in a rolling second; a batch
+    /// counts once per order in its own bucket.
+    fn limits(&self, req: &Request) -> Vec<Limit> {
+        let mut out = vec![Limit::new("ip", 600, Duration::from_secs(5))];
+        let Some(key) = req.header("x-bapi-api-key") else {
+            return out;
+        };
+        let category = request_category(req);
+        if let Some(count) = uid_limit(&req.path, &category) {
+            let inverse = if category == "inverse" && !req.path.starts_with("/v5/order/c") {
+                ":inverse"
+            } else {
+                ""
+            };
+            let cost = if req.path == "/v5/order/create-batch" {
+                req.json()
+                    .and_then(|b| b.get("request").and_then(Value::as_array).map(Vec::len))
+                    .unwrap_or(1)
+                    .max(1) as u32
+            } else {
+                1
+            };
+            out.push(
+                Limit::new(
+                    format!("uid:{key}{}{inverse}", req.path),
+                    count,
+                    Duration::from_secs(1),
+                )
+                .cost(cost),
+            );
+        }
+        out
+    }
+
+    /// Over a UID limit: HTTP 200 with retCode 10006 and the reset time; over the IP limit:
+    /// HTTP 403 "access too frequent".
+    fn limit_refusal(&self, exceeded: &Exceeded) -> Response {
+        if exceeded.limit.scope == "ip" {
+            return (StatusCode::FORBIDDEN, "access too frequent").into_response();
+        }
+        let mut resp = error(10006, "Too many visits!");
+        let reset = now_ms() + exceeded.retry_after.as_millis() as i64;
+        let h = resp.headers_mut();
+        h.insert("X-Bapi-Limit", exceeded.limit.count.into());
+        for (k, v) in limit_headers(0, reset) {
+            h.insert(k, v.parse().unwrap());
+        }
+        resp
+    }
+
+    /// `X-Bapi-Limit` (the tier's limit of the endpoint), `-Status` (remaining) and
+    /// `-Reset-Timestamp` (ms; now unless exhausted) for the UID limit of a private endpoint.
+    fn quota_headers(&self, quotas: &[Quota], answer: &mut Response) {
+        let Some(q) = quotas.iter().find(|q| q.limit.scope.starts_with("uid:")) else {
+            return;
+        };
+        let reset = if q.remaining == 0 {
+            now_ms() + q.reset_in.as_millis() as i64
+        } else {
+            now_ms()
+        };
+        let h = answer.headers_mut();
+        h.insert("X-Bapi-Limit", q.limit.count.into());
+        for (k, v) in limit_headers(u64::from(q.remaining), reset) {
+            h.insert(k, v.parse().unwrap());
+        }
     }
 
     fn refuse_signature(&self, req: &Request) -> Option<Response> {

@@ -3,6 +3,7 @@
 
 use super::cooldown::{self, Cooldowns};
 use super::health::Health;
+use super::placer::Placer;
 use super::symbol::{SymbolJob, SymbolOutcome};
 use super::trading_gate::TradingGate;
 use super::Metrics;
@@ -161,6 +162,7 @@ impl AccountRuntime {
                 .collect(),
         );
         let open_orders: Arc<Vec<OpenOrder>> = Arc::new(open_orders);
+        let placer = Arc::new(Placer::new(venue.clone()));
         let mut set = JoinSet::new();
         let mut symbol_of_task = HashMap::new();
         for target in symbols {
@@ -191,6 +193,7 @@ impl AccountRuntime {
                 leverage_set: self.leverage_set.clone(),
                 cooldowns: self.cooldowns.clone(),
                 gate: self.gate.clone(),
+                placer: placer.clone(),
                 cycle: work.cycle,
             };
             let semaphore = semaphore.clone();
@@ -200,6 +203,7 @@ impl AccountRuntime {
                     let Ok(_permit) = semaphore.acquire_owned().await else {
                         return SymbolOutcome::Skipped;
                     };
+                    let _working = job.placer.working();
                     job.run().await
                 }
                 .instrument(span),

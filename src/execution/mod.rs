@@ -9,6 +9,7 @@ mod engine;
 pub mod flatten;
 pub mod health;
 pub mod metrics;
+mod placer;
 pub mod planner;
 pub mod sizing;
 mod symbol;

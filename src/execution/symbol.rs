@@ -2,6 +2,7 @@
 //! orders one after the other, each journaled under its deterministic id before it is sent.
 
 use super::cooldown::Cooldowns;
+use super::placer::Placer;
 use super::planner::{plan, Allowed, PlanInput};
 use super::sizing::{self, Sizing};
 use super::trading_gate::TradingGate;
@@ -61,6 +62,8 @@ pub struct SymbolJob {
     /// The account's cooldowns after refused opening orders (see `cooldown`).
     pub cooldowns: Arc<std::sync::Mutex<Cooldowns>>,
     pub gate: Arc<std::sync::Mutex<TradingGate>>,
+    /// Sends this cycle's orders of the account, in batches where the venue has them.
+    pub placer: Arc<Placer>,
     pub cycle: u64,
 }
 
@@ -363,7 +366,7 @@ impl SymbolJob {
         );
         self.metrics.orders_sent.fetch_add(1, Ordering::Relaxed);
         self.metrics.order(&self.account.venue, "sent");
-        let result = self.venue.place_order(&request).await;
+        let result = self.placer.place(request).await;
         let outcome = match result {
             Ok(ack) => Ok(ack),
             Err(VenueError::Rejected {

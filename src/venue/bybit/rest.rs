@@ -4,7 +4,8 @@
 
 use super::auth::BybitSigner;
 use super::model::{
-    AccountInfo, Category, InstrumentRow, OrderRow, Page, PositionRow, TickerRow, WalletRow,
+    AccountInfo, Category, CreateBatch, InstrumentRow, OrderRow, Page, PositionRow, TickerRow,
+    WalletRow,
 };
 use super::parse::{self, Ctx, IP_BAN};
 use crate::venue::common::Endpoints;
@@ -276,6 +277,34 @@ impl Rest {
         parse::result(parse::envelope(&resp, ctx)?, ctx)
     }
 
+    /// `POST /v5/order/create-batch`: counts once per order in the batch bucket. Returns the
+    /// outcome of each item in the order of `link_ids`.
+    pub async fn create_batch(
+        &self,
+        body: &CreateBatch<'_>,
+        link_ids: &[&str],
+        category: Category,
+    ) -> Result<Vec<Option<Result<String, VenueError>>>, VenueError> {
+        let path = "/v5/order/create-batch";
+        let endpoint = format!("POST {path}");
+        let ctx = self.ctx(&endpoint, true);
+        let text = serde_json::to_string(body)
+            .map_err(|e| VenueError::Local(ctx.describe(format!("cannot encode body: {e}"))))?;
+        let req = PreparedRequest::new(Method::POST, self.client.base(), path, "", Some(text))?;
+        let weight = u32::try_from(link_ids.len()).unwrap_or(u32::MAX);
+        let resp = self
+            .client
+            .send_weighted(
+                req,
+                bucket(path, Some(category)),
+                weight,
+                Some(self.signer.as_ref()),
+            )
+            .await
+            .map_err(|e| with_ctx(e, ctx))?;
+        parse::batch_items(&resp, link_ids, ctx)
+    }
+
     /// Follows `nextPageCursor` until the list ends (bounded by [`MAX_PAGES`]).
     async fn paged<T: DeserializeOwned>(
         &self,
@@ -302,37 +331,42 @@ impl Rest {
         Ok(out)
     }
 
-    pub async fn instruments(
-        &self,
-        category: Category,
-        symbol: &str,
-    ) -> Result<Vec<InstrumentRow>, VenueError> {
-        let page: Page<InstrumentRow> = self
-            .get(
-                "/v5/market/instruments-info",
-                &[("category", category.as_str()), ("symbol", symbol)],
-                false,
-                Some(category),
-            )
-            .await?;
-        Ok(page.list)
+    /// Every instrument of a category, in pages of 1,000 (one request for most categories).
+    pub async fn instruments(&self, category: Category) -> Result<Vec<InstrumentRow>, VenueError> {
+        let mut out = Vec::new();
+        let mut cursor = String::new();
+        for _ in 0..MAX_PAGES {
+            let mut q = vec![("category", category.as_str()), ("limit", "1000")];
+            if !cursor.is_empty() {
+                q.push(("cursor", &cursor));
+            }
+            let page: Page<InstrumentRow> = self
+                .get("/v5/market/instruments-info", &q, false, Some(category))
+                .await?;
+            let done = page.list.is_empty() || page.next_page_cursor.is_empty();
+            out.extend(page.list);
+            if done {
+                break;
+            }
+            cursor = page.next_page_cursor;
+        }
+        Ok(out)
     }
 
-    /// The ticker row of `symbol` and the venue's time of the answer (ms).
-    pub async fn ticker(
+    /// Every ticker of a category in one request, and the venue's time of the answer (ms).
+    pub async fn tickers(
         &self,
         category: Category,
-        symbol: &str,
-    ) -> Result<(Option<TickerRow>, Option<i64>), VenueError> {
+    ) -> Result<(Vec<TickerRow>, Option<i64>), VenueError> {
         let (page, time): (Page<TickerRow>, _) = self
             .get_timed(
                 "/v5/market/tickers",
-                &[("category", category.as_str()), ("symbol", symbol)],
+                &[("category", category.as_str())],
                 false,
                 Some(category),
             )
             .await?;
-        Ok((page.list.into_iter().find(|t| t.symbol == symbol), time))
+        Ok((page.list, time))
     }
 
     pub async fn kline(

@@ -265,7 +265,11 @@ impl Limiter {
     /// [`Limiter::acquire`] for a request that counts `weight` units in its key's buckets.
     pub async fn acquire_weighted(&self, key: &str, bucket: &str, weight: u32) -> Permit<'_> {
         let spends = self.spends(key, bucket, weight);
-        let held = [IP_SCOPE.to_string(), key_scope(key), bucket_scope(key, bucket)];
+        let held = [
+            IP_SCOPE.to_string(),
+            key_scope(key),
+            bucket_scope(key, bucket),
+        ];
         loop {
             // Registered before looking, so a request finishing in between still wakes us.
             let finished = self.finished.notified();
@@ -482,18 +486,31 @@ mod tests {
         let _b = l.acquire("key-2", "order").await;
         let _c = l.acquire("key-3", "read").await;
         let fourth = l.acquire("key-4", "order").now_or_never();
-        assert!(fourth.is_none(), "a fourth request of any key waits for the IP budget");
+        assert!(
+            fourth.is_none(),
+            "a fourth request of any key waits for the IP budget"
+        );
     }
 
     #[test]
     fn a_refusal_holds_only_the_refused_scope() {
         let l = Limiter::new(policy());
-        l.refuse("key-1", "order", Scope::Bucket, Instant::now() + Duration::from_secs(5));
+        l.refuse(
+            "key-1",
+            "order",
+            Scope::Bucket,
+            Instant::now() + Duration::from_secs(5),
+        );
         assert!(l.refused_for("key-1", "order").is_some());
         assert!(l.refused_for("key-1", "read").is_none());
         assert!(l.refused_for("key-2", "order").is_none());
         assert!(l.open_for().is_none());
-        l.refuse("key-3", "read", Scope::Key, Instant::now() + Duration::from_secs(5));
+        l.refuse(
+            "key-3",
+            "read",
+            Scope::Key,
+            Instant::now() + Duration::from_secs(5),
+        );
         assert!(l.refused_for("key-3", "order").is_some());
         assert!(l.refused_for("key-2", "order").is_none());
     }

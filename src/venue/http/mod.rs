@@ -214,7 +214,12 @@ impl RestClient {
         Err(last_error.unwrap_or_else(|| VenueError::Transport("no attempt made".into())))
     }
 
-    fn finish(&self, resp: RawResponse, key: &str, bucket: &str) -> Result<RawResponse, VenueError> {
+    fn finish(
+        &self,
+        resp: RawResponse,
+        key: &str,
+        bucket: &str,
+    ) -> Result<RawResponse, VenueError> {
         for quota in self.dialect.quotas(&resp.headers) {
             self.limiter.observe(key, bucket, quota);
         }

@@ -236,7 +236,10 @@ mod tests {
                     continue;
                 }
                 let key = if a { "A/order" } else { "B/order" };
-                let spends = vec![spend("ip", ip_count, period, 1), spend(key, count, period, weight)];
+                let spends = vec![
+                    spend("ip", ip_count, period, 1),
+                    spend(key, count, period, weight),
+                ];
                 match w.try_take(&spends, at(now)) {
                     Ok(()) => {
                         let seen = now + latency * counted_at / 100;

@@ -99,7 +99,12 @@ fn accounts_on_one_key_reach_every_target_without_a_refusal_in_few_requests() {
     let refusals = server.exchange().windows().refusals();
     assert!(refusals.is_empty(), "rate-limit refusals: {refusals:?}");
 
-    let orders = requests.iter().filter(|r| r.placement.is_some()).count();
+    // A batch is one placement of each of its ids.
+    let orders: usize = requests
+        .iter()
+        .filter_map(|r| r.placement.as_deref())
+        .map(|ids| ids.split(',').count())
+        .sum();
     assert!(
         orders >= SYMBOLS.len(),
         "{orders} orders for {} symbols",

@@ -8,7 +8,7 @@ use super::symbol::{SymbolJob, SymbolOutcome};
 use super::trading_gate::TradingGate;
 use super::Metrics;
 use crate::config::{AccountConfig, ConfigSet, Credential};
-use crate::domain::{AccountValue, OpenOrder, Position, Symbol};
+use crate::domain::{AccountValue, OpenOrder, Position, Quote, Symbol};
 use crate::execution::planner::Allowed;
 use crate::state::cache::AccountHealth;
 use crate::state::{ExecutionCache, Journal};
@@ -132,11 +132,21 @@ impl AccountRuntime {
             return false;
         }
 
-        let snapshot = tokio::try_join!(
-            venue.account_value(),
-            venue.positions(),
-            venue.open_orders()
+        // Account value, positions, open orders and the marks of every symbol the account
+        // may trade, all at once: one round trip before the orders.
+        let natives = self.quoted_natives(work, venue.as_ref(), now);
+        let (snapshot, quotes) = tokio::join!(
+            async {
+                tokio::try_join!(
+                    venue.account_value(),
+                    venue.positions(),
+                    venue.open_orders()
+                )
+            },
+            venue.quotes(&natives)
         );
+        let mut quotes: HashMap<String, Result<Quote, VenueError>> =
+            natives.into_iter().zip(quotes).collect();
         let (value, positions, open_orders) = match snapshot {
             Ok(s) => s,
             Err(e) => {
@@ -186,6 +196,7 @@ impl AccountRuntime {
                     .cloned()
                     .collect(),
                 allowed: base_allowed,
+                quote: quotes.remove(&native),
                 risk: work.config.engine.risk.clone(),
                 journal: work.journal.clone(),
                 cache: work.cache.clone(),
@@ -289,6 +300,25 @@ impl AccountRuntime {
             a.health = state;
             a.last_error = last_error;
         });
+    }
+
+    /// The native symbols whose marks a cycle may need: every weighted symbol the account
+    /// trades and every symbol it traded before (those may have to be closed).
+    fn quoted_natives(&self, work: &AccountWork, venue: &dyn Venue, now: Instant) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let known = work.cache.known_symbols(&self.config.name);
+        let weighted = work
+            .targets
+            .targets
+            .keys()
+            .filter(|s| self.route(s, now) == Route::Trade);
+        for symbol in weighted.chain(known.iter()) {
+            let native = venue::native_for(&self.config, venue, &Symbol::new(symbol));
+            if !out.contains(&native) {
+                out.push(native);
+            }
+        }
+        out
     }
 
     /// What the account may do this cycle, before per-symbol checks.

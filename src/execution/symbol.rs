@@ -8,7 +8,9 @@ use super::sizing::{self, Sizing};
 use super::trading_gate::TradingGate;
 use super::Metrics;
 use crate::config::{AccountConfig, RiskConfig};
-use crate::domain::{OpenOrder, OrderAck, OrderIntent, OrderKind, OrderRequest, OrderStatus, Side};
+use crate::domain::{
+    OpenOrder, OrderAck, OrderIntent, OrderKind, OrderRequest, OrderStatus, Quote, Side,
+};
 use crate::state::cache::LastOrder;
 use crate::state::{ExecutionCache, Journal, JournalEntry, JournalStatus};
 use crate::venue::{RejectKind, Venue, VenueError};
@@ -54,6 +56,8 @@ pub struct SymbolJob {
     pub position: Decimal,
     pub open_orders: Vec<OpenOrder>,
     pub allowed: Allowed,
+    /// The symbol's mark, read with the account's snapshot (`None`: read it here).
+    pub quote: Option<Result<Quote, VenueError>>,
     pub risk: RiskConfig,
     pub journal: Arc<Journal>,
     pub cache: Arc<ExecutionCache>,
@@ -212,7 +216,10 @@ impl SymbolJob {
             return Ok(SymbolOutcome::Again);
         }
         let instrument = self.venue.instrument(&self.native).await?;
-        let quote = self.venue.quote(&self.native).await?;
+        let quote = match &self.quote {
+            Some(read) => read.clone()?,
+            None => self.venue.quote(&self.native).await?,
+        };
         let mut allowed = self.allowed;
         let price_age = (Utc::now() - quote.at).num_seconds();
         if price_age > self.risk.max_price_age_secs as i64 || quote.mark <= Decimal::ZERO {

@@ -9,7 +9,7 @@ use super::parse;
 use crate::domain::{OrderKind, OrderRequest, Side};
 use crate::venue::http::{
     encode_query, header_u64, retry_after_header, Dialect, LimitPolicy, PreparedRequest,
-    QuotaHeader, Rate, RestClient, RestConfig, Scope, EVERY_REQUEST,
+    QuotaHeader, Rate, RestClient, RestConfig, Scope, EVERY_REQUEST_REFILLED,
 };
 use crate::venue::{CandleInterval, VenueError};
 use reqwest::header::HeaderMap;
@@ -29,14 +29,15 @@ pub const BAN: Duration = Duration::from_secs(3600);
 pub const PAGE: u32 = 500;
 
 /// BitMEX's documented limits, per account (API key): 120 requests per minute on every
-/// route, and 10 per second on the order routes (order placement, amendment, cancellation,
+/// route (a token bucket refilled at 2/s: a full bucket may be spent at once), and 10 per
+/// second on the order routes (order placement, amendment, cancellation,
 /// leverage, isolation). BitMEX documents no per-IP request limit for signed requests; the
 /// host-wide budget here is only a guard against a runaway loop getting the IP banned.
 pub fn policy() -> LimitPolicy {
     LimitPolicy {
         ip: Rate::per_second(50),
         buckets: vec![
-            (EVERY_REQUEST, Rate::per_minute(120)),
+            (EVERY_REQUEST_REFILLED, Rate::per_minute(120)),
             (ORDER_BUCKET, Rate::per_second(10)),
         ],
         // Repeated errors are what gets an IP banned for an hour: stop early.

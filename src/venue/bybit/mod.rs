@@ -56,24 +56,12 @@ fn build(
 /// Instruments change rarely (a tick or step change is announced days ahead).
 const INSTRUMENT_TTL: Duration = Duration::from_secs(3600);
 
-/// One bulk ticker read serves every symbol of a cycle (they ask within milliseconds of each
-/// other); each quote still carries the venue's time of that read, so the price-age check
-/// sees its true age.
-const TICKER_TTL: Duration = Duration::from_millis(500);
-
 /// Orders per `create-batch` request (linear and inverse, since 2025-02).
 const MAX_BATCH: usize = 20;
 
 /// How long a market order's fill may take to arrive on the private stream before it is
 /// looked up over REST.
 const STREAM_CONFIRM: Duration = Duration::from_millis(300);
-
-/// A category's tickers as of one read, with the venue's time of the answer.
-struct Tickers {
-    read_at: std::time::Instant,
-    rows: Vec<model::TickerRow>,
-    venue_time: Option<i64>,
-}
 
 /// Linear settle coins and the inverse category: every place a position or order can live.
 const GROUPS: [(Category, Option<&str>); 3] = [
@@ -130,8 +118,6 @@ pub struct BybitVenue {
     stream_up: Arc<AtomicBool>,
     /// One bulk instruments read at a time; the others wait for its result.
     instrument_load: tokio::sync::Mutex<()>,
-    /// Bulk ticker reads by category, shared by the symbols of a cycle.
-    tickers: tokio::sync::Mutex<HashMap<&'static str, Arc<Tickers>>>,
     /// Leverage per symbol as the venue reported it in position rows, or as we last set it.
     leverage: Mutex<HashMap<String, Decimal>>,
 }
@@ -161,7 +147,6 @@ impl BybitVenue {
             stream: Mutex::new(None),
             stream_up: Arc::new(AtomicBool::new(false)),
             instrument_load: tokio::sync::Mutex::new(()),
-            tickers: tokio::sync::Mutex::new(HashMap::new()),
             leverage: Mutex::new(HashMap::new()),
         })
     }
@@ -200,26 +185,6 @@ impl BybitVenue {
             .unwrap_or_else(|p| p.into_inner())
             .get(native)
             .copied()
-    }
-
-    /// The tickers of `category`, read at most once per [`TICKER_TTL`] however many symbols
-    /// ask at once.
-    async fn tickers(&self, category: Category) -> Result<Arc<Tickers>, VenueError> {
-        let mut cache = self.tickers.lock().await;
-        if let Some(t) = cache
-            .get(category.as_str())
-            .filter(|t| t.read_at.elapsed() < TICKER_TTL)
-        {
-            return Ok(t.clone());
-        }
-        let (rows, venue_time) = self.rest.tickers(category).await?;
-        let fresh = Arc::new(Tickers {
-            read_at: std::time::Instant::now(),
-            rows,
-            venue_time,
-        });
-        cache.insert(category.as_str(), fresh.clone());
-        Ok(fresh)
     }
 
     /// Whether `native` is in hedge mode; asked once per symbol (a position list by symbol
@@ -580,13 +545,49 @@ impl Venue for BybitVenue {
 
     async fn quote(&self, native: &str) -> Result<Quote, VenueError> {
         let category = Category::for_symbol(native);
-        let tickers = self.tickers(category).await?;
-        let row = tickers
-            .rows
+        let (rows, time) = self.rest.tickers(category, Some(native)).await?;
+        let row = rows
             .iter()
             .find(|t| t.symbol == native)
             .ok_or_else(|| VenueError::UnknownSymbol(native.to_string()))?;
-        parse::quote(native, row, tickers.venue_time)
+        parse::quote(native, row, time)
+    }
+
+    /// One `tickers` read per category for all of `natives`.
+    async fn quotes(&self, natives: &[String]) -> Vec<Result<Quote, VenueError>> {
+        if natives.len() <= 1 {
+            let mut out = Vec::new();
+            for n in natives {
+                out.push(self.quote(n).await);
+            }
+            return out;
+        }
+        let categories: Vec<Category> = [Category::Linear, Category::Inverse]
+            .into_iter()
+            .filter(|c| natives.iter().any(|n| Category::for_symbol(n) == *c))
+            .collect();
+        let reads =
+            futures::future::join_all(categories.iter().map(|c| self.rest.tickers(*c, None))).await;
+        let by_category: Vec<(
+            Category,
+            Result<(Vec<model::TickerRow>, Option<i64>), VenueError>,
+        )> = categories.into_iter().zip(reads).collect();
+        natives
+            .iter()
+            .map(|native| {
+                let category = Category::for_symbol(native);
+                let (_, read) = by_category
+                    .iter()
+                    .find(|(c, _)| *c == category)
+                    .ok_or_else(|| VenueError::UnknownSymbol(native.clone()))?;
+                let (rows, time) = read.as_ref().map_err(Clone::clone)?;
+                let row = rows
+                    .iter()
+                    .find(|t| t.symbol == *native)
+                    .ok_or_else(|| VenueError::UnknownSymbol(native.clone()))?;
+                parse::quote(native, row, *time)
+            })
+            .collect()
     }
 
     async fn account_value(&self) -> Result<AccountValue, VenueError> {

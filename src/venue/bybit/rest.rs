@@ -353,18 +353,19 @@ impl Rest {
         Ok(out)
     }
 
-    /// Every ticker of a category in one request, and the venue's time of the answer (ms).
+    /// The tickers of a category in one request (of one symbol when given), and the venue's
+    /// time of the answer (ms).
     pub async fn tickers(
         &self,
         category: Category,
+        symbol: Option<&str>,
     ) -> Result<(Vec<TickerRow>, Option<i64>), VenueError> {
+        let mut q = vec![("category", category.as_str())];
+        if let Some(s) = symbol {
+            q.push(("symbol", s));
+        }
         let (page, time): (Page<TickerRow>, _) = self
-            .get_timed(
-                "/v5/market/tickers",
-                &[("category", category.as_str())],
-                false,
-                Some(category),
-            )
+            .get_timed("/v5/market/tickers", &q, false, Some(category))
             .await?;
         Ok((page.list, time))
     }

@@ -39,17 +39,23 @@ impl Rate {
         Rate { count, period }
     }
 
-    fn budget(self) -> Budget {
+    fn budget(self, refilled: bool) -> Budget {
         Budget {
             count: self.count.max(1),
             period: self.period.max(Duration::from_millis(1)),
+            refilled,
         }
     }
 }
 
-/// The name of a bucket every request of a key spends besides its own bucket (BitMEX's 120
-/// per minute per account, KuCoin's weight pool): list it in [`LimitPolicy::buckets`].
+/// The name of a bucket every request of a key spends besides its own bucket, counted over a
+/// rolling window (KuCoin's weight pool): list it in [`LimitPolicy::buckets`].
 pub const EVERY_REQUEST: &str = "*";
+
+/// Like [`EVERY_REQUEST`], for a venue whose per-key budget is a token bucket of `count`
+/// tokens refilled continuously over `period` (BitMEX's 120 per minute): a full bucket can be
+/// spent at once, then requests go at the refill rate.
+pub const EVERY_REQUEST_REFILLED: &str = "*refilled";
 
 /// What a venue meters: the venue-wide (per IP) budget, and per API key the budget of each
 /// bucket (and of [`EVERY_REQUEST`]). Buckets not listed spend only the IP budget.
@@ -222,21 +228,23 @@ impl Limiter {
     fn spends(&self, key: &str, bucket: &str, weight: u32) -> Vec<Spend> {
         let mut out = vec![Spend {
             scope: IP_SCOPE.into(),
-            budget: self.policy.ip.budget(),
+            budget: self.policy.ip.budget(false),
             weight: 1,
         }];
-        if let Some(rate) = self.policy.rate(EVERY_REQUEST) {
-            out.push(Spend {
-                scope: bucket_scope(key, EVERY_REQUEST),
-                budget: rate.budget(),
-                weight: weight.max(1),
-            });
+        for every in [EVERY_REQUEST, EVERY_REQUEST_REFILLED] {
+            if let Some(rate) = self.policy.rate(every) {
+                out.push(Spend {
+                    scope: bucket_scope(key, every),
+                    budget: rate.budget(every == EVERY_REQUEST_REFILLED),
+                    weight: weight.max(1),
+                });
+            }
         }
-        if bucket != EVERY_REQUEST {
+        if bucket != EVERY_REQUEST && bucket != EVERY_REQUEST_REFILLED {
             if let Some(rate) = self.policy.rate(bucket) {
                 out.push(Spend {
                     scope: bucket_scope(key, bucket),
-                    budget: rate.budget(),
+                    budget: rate.budget(false),
                     weight: weight.max(1),
                 });
             }
@@ -317,6 +325,9 @@ impl Limiter {
             Scope::Key if self.policy.rate(EVERY_REQUEST).is_some() => {
                 Some(bucket_scope(key, EVERY_REQUEST))
             }
+            Scope::Key if self.policy.rate(EVERY_REQUEST_REFILLED).is_some() => {
+                Some(bucket_scope(key, EVERY_REQUEST_REFILLED))
+            }
             Scope::Key | Scope::Bucket => Some(bucket_scope(key, bucket)),
             Scope::Named(name) => Some(bucket_scope(key, name)),
         };
@@ -327,7 +338,7 @@ impl Limiter {
                 Scope::Named(name) => match self.policy.rate(name) {
                     Some(rate) => Spend {
                         scope,
-                        budget: rate.budget(),
+                        budget: rate.budget(false),
                         weight: 1,
                     },
                     None => return,

@@ -9,7 +9,9 @@ pub mod metrics;
 mod request;
 mod window;
 
-pub use limiter::{LimitPolicy, Limiter, Permit, QuotaHeader, Rate, Scope, EVERY_REQUEST};
+pub use limiter::{
+    LimitPolicy, Limiter, Permit, QuotaHeader, Rate, Scope, EVERY_REQUEST, EVERY_REQUEST_REFILLED,
+};
 pub use request::{encode_component, encode_query, PreparedRequest};
 
 use crate::venue::VenueError;

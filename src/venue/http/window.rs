@@ -8,11 +8,13 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-/// One scope's limit: at most `count` units in any `period`.
+/// One scope's limit: at most `count` units in any `period` or, when `refilled`, a token
+/// bucket of `count` tokens refilled continuously over `period` (BitMEX's minute budget).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Budget {
     pub count: u32,
     pub period: Duration,
+    pub refilled: bool,
 }
 
 #[derive(Debug)]
@@ -21,6 +23,9 @@ struct Log {
     /// Finished requests: when their slot was last possibly counted by the venue, and units.
     done: VecDeque<(Instant, u32)>,
     in_flight: u32,
+    /// Token buckets: when the bucket is full again counting only finished requests, whose
+    /// tokens refill from their answer (the latest moment the venue can have taken them).
+    full_at: Option<Instant>,
 }
 
 impl Log {
@@ -29,7 +34,29 @@ impl Log {
             budget,
             done: VecDeque::new(),
             in_flight: 0,
+            full_at: None,
         }
+    }
+
+    fn token(&self) -> Duration {
+        self.budget.period / self.budget.count.max(1)
+    }
+
+    /// A token bucket: `Ok` when `weight` tokens are there now, else when they will be.
+    fn bucket_fits(&self, weight: u32, now: Instant) -> Result<(), Option<Instant>> {
+        let weight = weight.min(self.budget.count.max(1));
+        let full_at = self.full_at.filter(|t| *t > now).unwrap_or(now);
+        // Tokens missing from a full bucket after this request, as time to refill them.
+        let owed = (full_at - now) + self.token() * (self.in_flight + weight);
+        let capacity = self.token() * self.budget.count.max(1);
+        if owed <= capacity {
+            return Ok(());
+        }
+        if self.in_flight + weight > self.budget.count.max(1) {
+            // Tokens in flight come back only after their answers.
+            return Err(None);
+        }
+        Err(Some(now + (owed - capacity)))
     }
 
     fn prune(&mut self, now: Instant) {
@@ -101,7 +128,12 @@ impl Windows {
         for spend in spends {
             let log = self.log(spend);
             log.prune(now);
-            if let Err(at) = log.fits(spend.weight) {
+            let fits = if log.budget.refilled {
+                log.bucket_fits(spend.weight, now)
+            } else {
+                log.fits(spend.weight)
+            };
+            if let Err(at) = fits {
                 wait = Some(match (wait, at) {
                     (None, at) => at,
                     (Some(Some(a)), Some(b)) => Some(a.max(b)),
@@ -127,7 +159,12 @@ impl Windows {
             let weight = spend.weight.min(spend.budget.count.max(1));
             let log = self.log(spend);
             log.in_flight = log.in_flight.saturating_sub(weight);
-            log.done.push_back((now, weight));
+            if log.budget.refilled {
+                let from = log.full_at.filter(|t| *t > now).unwrap_or(now);
+                log.full_at = Some(from + log.token() * weight);
+            } else {
+                log.done.push_back((now, weight));
+            }
         }
     }
 
@@ -151,8 +188,19 @@ impl Windows {
         }
         let log = self.log(spend);
         log.prune(now);
-        let ours = log.budget.count.saturating_sub(log.used());
         let theirs = u32::try_from(remaining).unwrap_or(u32::MAX);
+        if log.budget.refilled {
+            let full_at = log.full_at.filter(|t| *t > now).unwrap_or(now);
+            let owed = (full_at - now).as_nanos() / log.token().as_nanos().max(1);
+            let used = u32::try_from(owed).unwrap_or(u32::MAX) + log.in_flight;
+            let ours = log.budget.count.saturating_sub(used);
+            let unknown = ours.saturating_sub(theirs);
+            if unknown > 0 {
+                log.full_at = Some(full_at + log.token() * unknown);
+            }
+            return unknown;
+        }
+        let ours = log.budget.count.saturating_sub(log.used());
         let unknown = ours.saturating_sub(theirs);
         if unknown > 0 {
             log.done.push_back((now, unknown));
@@ -177,6 +225,7 @@ mod tests {
             budget: Budget {
                 count,
                 period: Duration::from_millis(ms),
+                refilled: false,
             },
             weight,
         }
@@ -205,6 +254,7 @@ mod tests {
         count: u32,
         period: u64,
         ip_count: u32,
+        refilled: bool,
     ) -> (Vec<(u64, u32)>, Vec<(u64, u32)>) {
         let base = Instant::now();
         let at = |ms: u64| base + Duration::from_millis(ms);
@@ -236,10 +286,9 @@ mod tests {
                     continue;
                 }
                 let key = if a { "A/order" } else { "B/order" };
-                let spends = vec![
-                    spend("ip", ip_count, period, 1),
-                    spend(key, count, period, weight),
-                ];
+                let mut keyed = spend(key, count, period, weight);
+                keyed.budget.refilled = refilled;
+                let spends = vec![spend("ip", ip_count, period, 1), keyed];
                 match w.try_take(&spends, at(now)) {
                     Ok(()) => {
                         let seen = now + latency * counted_at / 100;
@@ -280,9 +329,33 @@ mod tests {
             ip_count in 5u32..30,
         ) {
             let period = 1000;
-            let (mut key_a, mut ip) = simulate(&requests, count, period, ip_count);
+            let (mut key_a, mut ip) = simulate(&requests, count, period, ip_count, false);
             prop_assert!(busiest(&mut key_a, period) <= count);
             prop_assert!(busiest(&mut ip, period) <= ip_count);
+        }
+
+        /// The same for a token bucket (BitMEX): the venue's bucket, refilled continuously
+        /// and counting each request when it arrives, never runs dry.
+        #[test]
+        fn a_token_bucket_at_the_venue_never_runs_dry(
+            requests in proptest::collection::vec(
+                (0u64..3000, 0u64..400, 0u64..=100, 1u32..4, any::<bool>()), 1..120),
+            count in 1u32..12,
+        ) {
+            let period = 1000;
+            let (mut key_a, _) = simulate(&requests, count, period, 1000, true);
+            key_a.sort();
+            // Levels in thousandths of a token: one token per `period / count` ms.
+            let (full, per_ms) = (u64::from(count) * 1000 * period, u64::from(count) * 1000);
+            let mut level = full;
+            let mut last = key_a.first().map(|e| e.0).unwrap_or(0);
+            for (t, w) in key_a {
+                level = (level + (t - last) * per_ms).min(full);
+                last = t;
+                let need = u64::from(w) * 1000 * period;
+                prop_assert!(level >= need, "bucket dry at {t} ms");
+                level -= need;
+            }
         }
     }
 

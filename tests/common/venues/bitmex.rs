@@ -334,15 +334,12 @@ impl Wire for App {
         })
     }
 
-    /// BitMEX counts per account (API key): 120 requests in a minute on every route, and 10
-    /// in a second on the order routes.
+    /// BitMEX counts per account (API key): 120 requests a minute on every route (a token
+    /// bucket refilled at 2/s), and 10 in a second on the order routes.
     fn limits(&self, req: &Request) -> Vec<Limit> {
         let key = req.header("api-key").unwrap_or("anonymous");
-        let mut out = vec![Limit::new(
-            format!("key:{key}"),
-            120,
-            Duration::from_secs(60),
-        )];
+        let mut out =
+            vec![Limit::new(format!("key:{key}"), 120, Duration::from_secs(60)).refilled()];
         if is_order_route(&req.method, &req.path) {
             out.push(Limit::new(
                 format!("key:{key}/order"),

@@ -246,6 +246,9 @@ mod tests {
         best
     }
 
+    /// When the venue counted each admitted request (ms) and its units.
+    type Seen = Vec<(u64, u32)>;
+
     /// A simulated client on a virtual clock (ms): requests become ready at `ready`, wait for
     /// the windows, are counted by the venue at a moment between send and answer, and answer
     /// after `latency`.
@@ -255,7 +258,7 @@ mod tests {
         period: u64,
         ip_count: u32,
         refilled: bool,
-    ) -> (Vec<(u64, u32)>, Vec<(u64, u32)>) {
+    ) -> (Seen, Seen) {
         let base = Instant::now();
         let at = |ms: u64| base + Duration::from_millis(ms);
         let mut w = Windows::default();

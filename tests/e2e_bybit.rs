@@ -127,11 +127,7 @@ fn converges_flips_and_isolates_a_bad_credential() {
         requests.iter().all(|r| r.signature_ok),
         "every request signed correctly"
     );
-    let creates: Vec<_> = requests
-        .iter()
-        .filter(|r| r.path_and_query == "/v5/order/create")
-        .map(|r| r.body.clone())
-        .collect();
+    let creates: Vec<_> = requests.iter().flat_map(order_bodies).collect();
     assert!(
         creates
             .iter()
@@ -163,13 +159,28 @@ fn converges_flips_and_isolates_a_bad_credential() {
 }
 
 /// Order creations the server saw for `native` (from its own request log).
+/// The order bodies of a request: a single create's, or each item of a batch.
+fn order_bodies(r: &common::exchange::Recorded) -> Vec<String> {
+    match r.path_and_query.as_str() {
+        "/v5/order/create" => vec![r.body.clone()],
+        "/v5/order/create-batch" => serde_json::from_str::<serde_json::Value>(&r.body)
+            .ok()
+            .and_then(|b| b["request"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .map(|item| item.to_string())
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 fn creates_for(s: &BybitServer, native: &str) -> usize {
     s.exchange
         .requests()
         .iter()
-        .filter(|r| r.path_and_query == "/v5/order/create")
-        .filter(|r| {
-            serde_json::from_str::<serde_json::Value>(&r.body).is_ok_and(|b| b["symbol"] == native)
+        .flat_map(order_bodies)
+        .filter(|body| {
+            serde_json::from_str::<serde_json::Value>(body).is_ok_and(|b| b["symbol"] == native)
         })
         .count()
 }

@@ -337,3 +337,131 @@ async fn candles_come_oldest_first() {
         "/v5/market/kline?category=linear&symbol=ETHUSDT&interval=5&limit=12"
     );
 }
+
+/// Requests to `order/create-batch`, and the single creates.
+fn creates(s: &BybitServer) -> (usize, usize) {
+    let requests = s.exchange.requests();
+    let count = |path: &str| {
+        requests
+            .iter()
+            .filter(|r| r.method == "POST" && r.path_and_query == path)
+            .count()
+    };
+    (count("/v5/order/create-batch"), count("/v5/order/create"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_of_several_symbols_go_in_one_batch_linear_and_inverse_apart() {
+    let s = server();
+    let (v, _dir) = s.venue(2000);
+    assert_eq!(v.capabilities().max_batch_orders, 20);
+    let results = v
+        .place_orders(&[
+            order("tebatch-a", "BTCUSDT", Side::Buy, dec!(0.01)),
+            order("tebatch-b", "ETHUSDT", Side::Sell, dec!(0.5)),
+            order("tebatch-c", "BTCUSD", Side::Buy, dec!(100)),
+        ])
+        .await;
+    for (r, cid) in results.iter().zip(["tebatch-a", "tebatch-b", "tebatch-c"]) {
+        let ack = r.as_ref().expect("accepted");
+        assert_eq!(ack.client_order_id, cid);
+        assert_eq!(ack.status, OrderStatus::Filled);
+    }
+    assert_eq!(s.exchange.position("ETHUSDT"), dec!(-0.5));
+    assert_eq!(s.exchange.position("BTCUSD"), dec!(100));
+    // One batch per category; the items carry no category of their own.
+    assert_eq!(creates(&s), (2, 0));
+    let batches = posted(&s, "/v5/order/create-batch");
+    let linear: serde_json::Value = serde_json::from_str(&batches[0]).unwrap();
+    assert_eq!(linear["category"], "linear");
+    assert_eq!(linear["request"].as_array().unwrap().len(), 2);
+    assert!(linear["request"][0].get("category").is_none(), "{linear}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_item_is_that_orders_duplicate_and_the_others_go_through() {
+    let s = server();
+    let (v, _dir) = s.venue(2000);
+    v.place_order(&order("tedup-1", "BTCUSDT", Side::Buy, dec!(0.01)))
+        .await
+        .expect("first");
+    let results = v
+        .place_orders(&[
+            order("tedup-1", "BTCUSDT", Side::Buy, dec!(0.01)),
+            order("tedup-2", "ETHUSDT", Side::Buy, dec!(0.1)),
+        ])
+        .await;
+    assert!(
+        matches!(
+            &results[0],
+            Err(e) if e.reject_kind() == Some(RejectKind::DuplicateClientId)
+        ),
+        "{:?}",
+        results[0]
+    );
+    assert_eq!(
+        results[1].as_ref().expect("other item").status,
+        OrderStatus::Filled
+    );
+    assert_eq!(s.exchange.position("BTCUSDT"), dec!(0.01), "never twice");
+    assert_eq!(s.exchange.position("ETHUSDT"), dec!(0.1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_item_is_a_refusal_of_that_symbol_only() {
+    let s = server();
+    let (v, _dir) = s.venue(2000);
+    s.extra
+        .lock()
+        .unwrap()
+        .no_margin_for
+        .insert("ETHUSDT".into());
+    let results = v
+        .place_orders(&[
+            order("terefuse-1", "ETHUSDT", Side::Buy, dec!(0.1)),
+            order("terefuse-2", "BTCUSDT", Side::Buy, dec!(0.01)),
+        ])
+        .await;
+    assert!(
+        matches!(
+            &results[0],
+            Err(e) if e.reject_kind() == Some(RejectKind::InsufficientFunds)
+        ),
+        "{:?}",
+        results[0]
+    );
+    assert_eq!(
+        results[1].as_ref().expect("BTC item").status,
+        OrderStatus::Filled
+    );
+    assert_eq!(s.exchange.position("ETHUSDT"), Decimal::ZERO);
+    assert_eq!(s.exchange.position("BTCUSDT"), dec!(0.01));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_reset_after_sending_leaves_every_item_unknown_and_nothing_is_sent_again() {
+    let s = server();
+    let (v, _dir) = s.venue(2000);
+    s.exchange.inject(Target::Place, Fault::AppliedThenReset);
+    let results = v
+        .place_orders(&[
+            order("tereset-1", "BTCUSDT", Side::Buy, dec!(0.01)),
+            order("tereset-2", "ETHUSDT", Side::Buy, dec!(0.1)),
+        ])
+        .await;
+    for r in &results {
+        assert!(matches!(r, Err(VenueError::Unknown(_))), "{r:?}");
+    }
+    assert_eq!(creates(&s), (1, 0), "the batch was sent once, never again");
+    // Each is found by its client id, as the executor looks unknown orders up.
+    for (cid, native) in [("tereset-1", "BTCUSDT"), ("tereset-2", "ETHUSDT")] {
+        let found = v
+            .order_by_client_id(native, cid)
+            .await
+            .expect("lookup")
+            .expect("the venue has it");
+        assert_eq!(found.status, OrderStatus::Filled);
+    }
+    assert_eq!(creates(&s), (1, 0));
+    assert_eq!(s.exchange.position("BTCUSDT"), dec!(0.01));
+}

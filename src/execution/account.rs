@@ -3,12 +3,13 @@
 
 use super::cooldown::{self, Cooldowns};
 use super::health::Health;
+use super::placer::Placer;
 use super::symbol::{SymbolJob, SymbolOutcome};
 use super::synthetic::{Board, LegObservation, LegReport};
 use super::trading_gate::TradingGate;
 use super::Metrics;
 use crate::config::{AccountConfig, ConfigSet, Credential};
-use crate::domain::{AccountValue, OpenOrder, Position, Symbol};
+use crate::domain::{AccountValue, OpenOrder, Position, Quote, Symbol};
 use crate::execution::planner::Allowed;
 use crate::state::cache::AccountHealth;
 use crate::state::{ExecutionCache, Journal};
@@ -149,11 +150,21 @@ impl AccountRuntime {
             return false;
         }
 
-        let snapshot = tokio::try_join!(
-            venue.account_value(),
-            venue.positions(),
-            venue.open_orders()
+        // Account value, positions, open orders and the marks of every symbol the account
+        // may trade, all at once: one round trip before the orders.
+        let natives = self.quoted_natives(work, venue.as_ref(), now);
+        let (snapshot, quotes) = tokio::join!(
+            async {
+                tokio::try_join!(
+                    venue.account_value(),
+                    venue.positions(),
+                    venue.open_orders()
+                )
+            },
+            venue.quotes(&natives)
         );
+        let mut quotes: HashMap<String, Result<Quote, VenueError>> =
+            natives.into_iter().zip(quotes).collect();
         let (value, positions, open_orders) = match snapshot {
             Ok(s) => s,
             Err(e) => {
@@ -179,6 +190,7 @@ impl AccountRuntime {
                 .collect(),
         );
         let open_orders: Arc<Vec<OpenOrder>> = Arc::new(open_orders);
+        let placer = Arc::new(Placer::new(venue.clone()));
         let mut set = JoinSet::new();
         let mut symbol_of_task = HashMap::new();
         for target in symbols {
@@ -206,6 +218,7 @@ impl AccountRuntime {
                 } else {
                     base_allowed
                 },
+                quote: quotes.remove(&native),
                 risk: work.config.engine.risk.clone(),
                 journal: work.journal.clone(),
                 cache: work.cache.clone(),
@@ -214,6 +227,7 @@ impl AccountRuntime {
                 leverage_waiting: self.leverage_waiting.clone(),
                 cooldowns: self.cooldowns.clone(),
                 gate: self.gate.clone(),
+                placer: placer.clone(),
                 cycle: work.cycle,
                 leg: target.leg_direct.map(|direct_usd| LegReport {
                     board: work.board.clone(),
@@ -227,6 +241,7 @@ impl AccountRuntime {
                     let Ok(_permit) = semaphore.acquire_owned().await else {
                         return SymbolOutcome::Skipped;
                     };
+                    let _working = job.placer.working();
                     job.run().await
                 }
                 .instrument(span),
@@ -312,6 +327,25 @@ impl AccountRuntime {
             a.health = state;
             a.last_error = last_error;
         });
+    }
+
+    /// The native symbols whose marks a cycle may need: every weighted symbol the account
+    /// trades and every symbol it traded before (those may have to be closed).
+    fn quoted_natives(&self, work: &AccountWork, venue: &dyn Venue, now: Instant) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let known = work.cache.known_symbols(&self.config.name);
+        let weighted = work
+            .targets
+            .targets
+            .keys()
+            .filter(|s| self.route(s, now) == Route::Trade);
+        for symbol in weighted.chain(known.iter()) {
+            let native = venue::native_for(&self.config, venue, &Symbol::new(symbol));
+            if !out.contains(&native) {
+                out.push(native);
+            }
+        }
+        out
     }
 
     /// What the account may do this cycle, before per-symbol checks.

@@ -10,6 +10,7 @@ pub mod flatten;
 pub mod health;
 mod leverage_cap;
 pub mod metrics;
+mod placer;
 pub mod planner;
 pub mod sizing;
 mod symbol;

@@ -2,13 +2,16 @@
 //! orders one after the other, each journaled under its deterministic id before it is sent.
 
 use super::cooldown::Cooldowns;
+use super::placer::Placer;
 use super::planner::{plan, Allowed, PlanInput};
 use super::sizing::{self, Sizing};
 use super::synthetic::{LegObservation, LegReport};
 use super::trading_gate::TradingGate;
 use super::Metrics;
 use crate::config::{AccountConfig, RiskConfig};
-use crate::domain::{OpenOrder, OrderAck, OrderIntent, OrderKind, OrderRequest, OrderStatus, Side};
+use crate::domain::{
+    OpenOrder, OrderAck, OrderIntent, OrderKind, OrderRequest, OrderStatus, Quote, Side,
+};
 use crate::state::cache::LastOrder;
 use crate::state::{ExecutionCache, Journal, JournalEntry, JournalStatus};
 use crate::venue::{LeverageScope, RejectKind, Venue, VenueError};
@@ -54,6 +57,8 @@ pub struct SymbolJob {
     pub position: Decimal,
     pub open_orders: Vec<OpenOrder>,
     pub allowed: Allowed,
+    /// The symbol's mark, read with the account's snapshot (`None`: read it here).
+    pub quote: Option<Result<Quote, VenueError>>,
     pub risk: RiskConfig,
     pub journal: Arc<Journal>,
     pub cache: Arc<ExecutionCache>,
@@ -65,6 +70,8 @@ pub struct SymbolJob {
     /// The account's cooldowns after refused opening orders (see `cooldown`).
     pub cooldowns: Arc<std::sync::Mutex<Cooldowns>>,
     pub gate: Arc<std::sync::Mutex<TradingGate>>,
+    /// Sends this cycle's orders of the account, in batches where the venue has them.
+    pub placer: Arc<Placer>,
     pub cycle: u64,
     /// Set when the symbol carries a synthetic's leg: what the account holds is reported.
     pub leg: Option<LegReport>,
@@ -215,7 +222,10 @@ impl SymbolJob {
             return Ok(SymbolOutcome::Again);
         }
         let instrument = self.venue.instrument(&self.native).await?;
-        let quote = self.venue.quote(&self.native).await?;
+        let quote = match &self.quote {
+            Some(read) => read.clone()?,
+            None => self.venue.quote(&self.native).await?,
+        };
         let mut allowed = self.allowed;
         let price_age = (Utc::now() - quote.at).num_seconds();
         if price_age > self.risk.max_price_age_secs as i64 || quote.mark <= Decimal::ZERO {
@@ -392,7 +402,7 @@ impl SymbolJob {
         );
         self.metrics.orders_sent.fetch_add(1, Ordering::Relaxed);
         self.metrics.order(&self.account.venue, "sent");
-        let result = self.venue.place_order(&request).await;
+        let result = self.placer.place(request).await;
         let outcome = match result {
             Ok(ack) => Ok(ack),
             Err(VenueError::Rejected {

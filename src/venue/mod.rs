@@ -150,6 +150,12 @@ pub trait Venue: Send + Sync {
     /// Mark price, with the conversion of its quote (or settlement) currency to USD.
     async fn quote(&self, native: &str) -> Result<Quote, VenueError>;
 
+    /// Marks of several symbols, one result each in the order asked. The default asks
+    /// [`Venue::quote`] for each, at once; venues with a bulk ticker read override it.
+    async fn quotes(&self, natives: &[String]) -> Vec<Result<Quote, VenueError>> {
+        futures::future::join_all(natives.iter().map(|n| self.quote(n))).await
+    }
+
     /// Equity in USD including unrealised PnL.
     async fn account_value(&self) -> Result<AccountValue, VenueError>;
 

@@ -16,6 +16,9 @@ pub struct Limit {
     pub window: Duration,
     /// Units this request spends (KuCoin's weights; 1 elsewhere).
     pub cost: u32,
+    /// A token bucket of `count` refilled continuously over `window` (BitMEX's minute budget)
+    /// instead of a sliding window.
+    pub refilled: bool,
 }
 
 impl Limit {
@@ -25,7 +28,18 @@ impl Limit {
             count,
             window,
             cost: 1,
+            refilled: false,
         }
+    }
+
+    /// Counted as a token bucket (see `refilled`).
+    pub fn refilled(mut self) -> Limit {
+        self.refilled = true;
+        self
+    }
+
+    fn token(&self) -> Duration {
+        self.window / self.count.max(1)
     }
 
     pub fn cost(mut self, cost: u32) -> Limit {
@@ -52,21 +66,36 @@ pub struct Quota {
     pub reset_in: Duration,
 }
 
-/// Sliding-window logs of every scope a loopback has seen. Off until `enforce(true)`: suites
-/// that are not about limits keep their old pacing.
+/// Sliding-window logs of every scope a loopback has seen. Enforcing by default: every suite
+/// runs against the venues' documented limits and must see no refusal (`enforce(false)` turns
+/// it off for a test that needs to overrun a limit on purpose).
 #[derive(Default, Debug)]
 pub struct Windows {
     inner: Mutex<Inner>,
 }
 
-#[derive(Default, Debug)]
+#[derive(Debug)]
 struct Inner {
     enforce: bool,
     logs: HashMap<String, VecDeque<(Instant, u32)>>,
+    /// Token buckets: when each is full again.
+    full_at: HashMap<String, Instant>,
     /// Every refusal, by scope, for assertions ("zero refusals") and the benchmark.
     refused: Vec<(String, Instant)>,
     /// Admitted units per scope and their times, for "at most N in any window" checks.
     admitted: HashMap<String, Vec<Instant>>,
+}
+
+impl Default for Inner {
+    fn default() -> Inner {
+        Inner {
+            enforce: true,
+            logs: HashMap::new(),
+            full_at: HashMap::new(),
+            refused: Vec::new(),
+            admitted: HashMap::new(),
+        }
+    }
 }
 
 impl Windows {
@@ -89,7 +118,25 @@ impl Windows {
         let now = Instant::now();
         let mut inner = self.lock();
         let enforce = inner.enforce;
-        for limit in limits {
+        for limit in limits.iter().filter(|l| l.refilled) {
+            let full_at = inner
+                .full_at
+                .get(&limit.scope)
+                .copied()
+                .unwrap_or(now)
+                .max(now);
+            let owed = full_at - now + limit.token() * limit.cost;
+            let capacity = limit.token() * limit.count;
+            if enforce && owed > capacity {
+                inner.refused.push((limit.scope.clone(), now));
+                return Err(Exceeded {
+                    limit: limit.clone(),
+                    retry_after: owed - capacity,
+                    remaining: 0,
+                });
+            }
+        }
+        for limit in limits.iter().filter(|l| !l.refilled) {
             let log = inner.logs.entry(limit.scope.clone()).or_default();
             while log
                 .front()
@@ -119,6 +166,31 @@ impl Windows {
         }
         let mut quotas = Vec::with_capacity(limits.len());
         for limit in limits {
+            if limit.refilled {
+                let full_at = inner
+                    .full_at
+                    .get(&limit.scope)
+                    .copied()
+                    .unwrap_or(now)
+                    .max(now)
+                    + limit.token() * limit.cost;
+                inner.full_at.insert(limit.scope.clone(), full_at);
+                let owed = full_at - now;
+                let used = owed.as_nanos().div_ceil(limit.token().as_nanos().max(1));
+                quotas.push(Quota {
+                    limit: limit.clone(),
+                    remaining: limit
+                        .count
+                        .saturating_sub(u32::try_from(used).unwrap_or(u32::MAX)),
+                    reset_in: owed,
+                });
+                inner
+                    .admitted
+                    .entry(limit.scope.clone())
+                    .or_default()
+                    .extend(std::iter::repeat_n(now, limit.cost as usize));
+                continue;
+            }
             let log = inner.logs.entry(limit.scope.clone()).or_default();
             log.push_back((now, limit.cost));
             let used: u32 = log.iter().map(|(_, c)| *c).sum();

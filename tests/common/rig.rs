@@ -194,8 +194,11 @@ impl Rig {
     pub fn placements(&self) -> BTreeMap<String, usize> {
         let mut ids = BTreeMap::new();
         for r in self.ex().requests() {
-            if let Some(id) = r.placement.filter(|_| r.signature_ok) {
-                *ids.entry(id).or_default() += 1;
+            // A batch is one placement of each of its ids.
+            if let Some(batch) = r.placement.filter(|_| r.signature_ok) {
+                for id in batch.split(',') {
+                    *ids.entry(id.to_string()).or_default() += 1;
+                }
             }
         }
         ids

@@ -8,8 +8,8 @@ use super::model::{Body, WireInstrument, WireMargin, WireOrder, WirePosition, Wi
 use super::parse;
 use crate::domain::{OrderKind, OrderRequest, Side};
 use crate::venue::http::{
-    encode_query, header_u64, retry_after_header, Dialect, LimitPolicy, PreparedRequest, Rate,
-    RestClient, RestConfig,
+    encode_query, header_u64, retry_after_header, Dialect, LimitPolicy, PreparedRequest,
+    QuotaHeader, Rate, RestClient, RestConfig, Scope, EVERY_REQUEST_REFILLED,
 };
 use crate::venue::{CandleInterval, VenueError};
 use reqwest::header::HeaderMap;
@@ -28,14 +28,18 @@ pub const BAN: Duration = Duration::from_secs(3600);
 /// Rows per page of order lists (the documented maximum is unclear: 500 is safe).
 pub const PAGE: u32 = 500;
 
-/// Rates from the BitMEX rate-limit documentation: 120 requests/minute per authenticated
-/// user (a token bucket, full bucket spendable at once) and 10/second on order routes. The
-/// venue-wide bucket is shared by every account on this host, so several accounts together
-/// stay within one account's budget: slower, but never the cause of an IP ban.
+/// BitMEX's documented limits, per account (API key): 120 requests per minute on every
+/// route (a token bucket refilled at 2/s: a full bucket may be spent at once), and 10 per
+/// second on the order routes (order placement, amendment, cancellation,
+/// leverage, isolation). BitMEX documents no per-IP request limit for signed requests; the
+/// host-wide budget here is only a guard against a runaway loop getting the IP banned.
 pub fn policy() -> LimitPolicy {
     LimitPolicy {
-        ip: Rate::per_minute(120),
-        buckets: vec![(ORDER_BUCKET, Rate::per_second(10))],
+        ip: Rate::per_second(50),
+        buckets: vec![
+            (EVERY_REQUEST_REFILLED, Rate::per_minute(120)),
+            (ORDER_BUCKET, Rate::per_second(10)),
+        ],
         // Repeated errors are what gets an IP banned for an hour: stop early.
         error_threshold: 8,
         error_window: Duration::from_secs(60),
@@ -62,6 +66,37 @@ impl BitmexDialect {
 }
 
 impl Dialect for BitmexDialect {
+    /// `x-ratelimit-*` is the account's per-minute budget; `-1s` the order routes' layer.
+    fn quotas(&self, headers: &HeaderMap) -> Vec<QuotaHeader> {
+        let mut out = Vec::new();
+        if let Some(remaining) = header_u64(headers, "x-ratelimit-remaining") {
+            out.push(QuotaHeader {
+                scope: Scope::Key,
+                remaining,
+                reset: Self::reset_in(headers),
+                limit: header_u64(headers, "x-ratelimit-limit"),
+            });
+        }
+        if let Some(remaining) = header_u64(headers, "x-ratelimit-remaining-1s") {
+            out.push(QuotaHeader {
+                scope: Scope::Named(ORDER_BUCKET),
+                remaining,
+                reset: Some(Duration::from_secs(1)),
+                limit: header_u64(headers, "x-ratelimit-limit-1s"),
+            });
+        }
+        out
+    }
+
+    /// A 429 is the account's (the key's); a 403 ban is the IP's.
+    fn refusal_scope(&self, status: u16, _headers: &HeaderMap, _body: &str) -> Scope {
+        if status == 429 {
+            Scope::Key
+        } else {
+            Scope::Host
+        }
+    }
+
     fn rate_headers(&self, headers: &HeaderMap) -> Option<(u64, Option<Duration>)> {
         // The per-second layer refills within a second; report it when it is the tighter one.
         if let Some(per_second) = header_u64(headers, "x-ratelimit-remaining-1s") {

@@ -18,16 +18,20 @@ use crate::venue::common::{self, CredentialField, TtlCache};
 use crate::venue::http::RestConfig;
 use crate::venue::registry::{no_params, VenueKind};
 use crate::venue::stream::{spawn_stream, StreamConfig, StreamTask};
-use crate::venue::{CandleInterval, MarginMode, RejectKind, Venue, VenueError, VenueEvent};
+use crate::venue::{
+    CandleInterval, Capabilities, MarginMode, RejectKind, Venue, VenueError, VenueEvent,
+};
 use async_trait::async_trait;
 use auth::BybitSigner;
 use model::{
-    AmendOrder, CancelOrder, Category, CreateOrder, MarginModeResult, SetLeverage, SetMarginMode,
+    AmendOrder, CancelOrder, Category, CreateBatch, CreateOrder, MarginModeResult, SetLeverage,
+    SetMarginMode,
 };
 use rest::{wire_leverage, wire_number, Rest};
 use rust_decimal::Decimal;
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::broadcast;
@@ -51,6 +55,13 @@ fn build(
 
 /// Instruments change rarely (a tick or step change is announced days ahead).
 const INSTRUMENT_TTL: Duration = Duration::from_secs(3600);
+
+/// Orders per `create-batch` request (linear and inverse, since 2025-02).
+const MAX_BATCH: usize = 20;
+
+/// How long a market order's fill may take to arrive on the private stream before it is
+/// looked up over REST.
+const STREAM_CONFIRM: Duration = Duration::from_millis(300);
 
 /// Linear settle coins and the inverse category: every place a position or order can live.
 const GROUPS: [(Category, Option<&str>); 3] = [
@@ -103,6 +114,12 @@ pub struct BybitVenue {
     events: broadcast::Sender<VenueEvent>,
     /// Started by the first `subscribe`, so one-shot commands never open a socket.
     stream: Mutex<Option<StreamTask>>,
+    /// Whether the private stream is connected (its order pushes confirm fills).
+    stream_up: Arc<AtomicBool>,
+    /// One bulk instruments read at a time; the others wait for its result.
+    instrument_load: tokio::sync::Mutex<()>,
+    /// Leverage per symbol as the venue reported it in position rows, or as we last set it.
+    leverage: Mutex<HashMap<String, Decimal>>,
 }
 
 impl BybitVenue {
@@ -128,6 +145,9 @@ impl BybitVenue {
             hedge: Mutex::new(HashMap::new()),
             events: broadcast::channel(1024).0,
             stream: Mutex::new(None),
+            stream_up: Arc::new(AtomicBool::new(false)),
+            instrument_load: tokio::sync::Mutex::new(()),
+            leverage: Mutex::new(HashMap::new()),
         })
     }
 
@@ -143,6 +163,28 @@ impl BybitVenue {
         for (symbol, hedge) in parse::hedge_symbols(rows) {
             modes.insert(symbol, hedge);
         }
+        drop(modes);
+        let mut leverage = self.leverage.lock().unwrap_or_else(|p| p.into_inner());
+        for row in rows {
+            if let Some(l) = parse::opt_num(&row.leverage).filter(|l| *l > Decimal::ZERO) {
+                leverage.insert(row.symbol.clone(), l);
+            }
+        }
+    }
+
+    /// The symbol's rows by symbol (listed even when flat): its position mode and leverage.
+    async fn learn_symbol(&self, native: &str, category: Category) -> Result<(), VenueError> {
+        let rows = self.rest.positions(category, None, Some(native)).await?;
+        self.remember_modes(&rows);
+        Ok(())
+    }
+
+    fn known_leverage(&self, native: &str) -> Option<Decimal> {
+        self.leverage
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(native)
+            .copied()
     }
 
     /// Whether `native` is in hedge mode; asked once per symbol (a position list by symbol
@@ -159,9 +201,14 @@ impl BybitVenue {
         {
             return Ok(*h);
         }
-        let rows = self.rest.positions(category, None, Some(native)).await?;
-        self.remember_modes(&rows);
-        Ok(rows.iter().any(|r| matches!(r.position_idx, 1 | 2)))
+        self.learn_symbol(native, category).await?;
+        Ok(self
+            .hedge
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(native)
+            .copied()
+            .unwrap_or(false))
     }
 
     fn forget_mode(&self, native: &str) {
@@ -191,7 +238,17 @@ impl BybitVenue {
     /// normally fills within milliseconds, so a few short lookups usually see it filled. If
     /// the lookup fails the order is reported as accepted (New): the next cycle reads the
     /// venue's positions and never trades twice.
-    async fn settle(&self, native: &str, link_id: &str, venue_id: &str, market: bool) -> OrderAck {
+    async fn settle(
+        &self,
+        native: &str,
+        link_id: &str,
+        venue_id: &str,
+        market: bool,
+        pushed: Option<broadcast::Receiver<VenueEvent>>,
+    ) -> OrderAck {
+        if let Some(ack) = self.confirmed_by_stream(link_id, pushed).await {
+            return ack;
+        }
         let accepted = OrderAck {
             client_order_id: link_id.to_string(),
             venue_order_id: venue_id.to_string(),
@@ -221,6 +278,193 @@ impl BybitVenue {
             }
         }
         last
+    }
+
+    /// The order's final state from the private stream's pushes (subscribed to before the
+    /// order was sent, so none is missed), when the stream is up and pushes it in time.
+    async fn confirmed_by_stream(
+        &self,
+        link_id: &str,
+        pushed: Option<broadcast::Receiver<VenueEvent>>,
+    ) -> Option<OrderAck> {
+        let mut rx = pushed?;
+        let deadline = tokio::time::Instant::now() + STREAM_CONFIRM;
+        loop {
+            let event = tokio::time::timeout_at(deadline, rx.recv()).await.ok()?;
+            match event {
+                Ok(VenueEvent::Order { ack, .. }) if ack.client_order_id == link_id => {
+                    let done = matches!(
+                        ack.status,
+                        OrderStatus::Filled | OrderStatus::Cancelled | OrderStatus::Rejected
+                    );
+                    if done {
+                        return Some(ack);
+                    }
+                }
+                Ok(VenueEvent::Disconnected { .. }) => return None,
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+
+    /// A receiver of the private stream's pushes, when the stream is connected.
+    fn pushes(&self) -> Option<broadcast::Receiver<VenueEvent>> {
+        self.stream_up
+            .load(Ordering::Relaxed)
+            .then(|| self.events.subscribe())
+    }
+
+    /// The wire body of an order: quantity and price on the instrument's grid, the position
+    /// index in hedge mode; refused locally when the quantity rounds to nothing.
+    async fn prepare<'a>(&self, request: &'a OrderRequest) -> Result<CreateOrder<'a>, VenueError> {
+        let native = request.native.as_str();
+        let category = Category::for_symbol(native);
+        let inst = self.instrument(native).await?;
+        let qty = wire_number(request.qty, inst.lot);
+        if parse::opt_num(&qty).unwrap_or_default() <= Decimal::ZERO {
+            return Err(self.local_reject(
+                RejectKind::InvalidQuantity,
+                format!(
+                    "{native}: quantity {} is below one step of {}",
+                    request.qty, inst.lot
+                ),
+            ));
+        }
+        let price = match (request.kind, request.price) {
+            (OrderKind::Market, _) => None,
+            (OrderKind::Limit, Some(p)) => Some(wire_number(p, inst.tick)),
+            (OrderKind::Limit, None) => {
+                return Err(self.local_reject(
+                    RejectKind::InvalidPrice,
+                    format!("{native}: a limit order needs a price"),
+                ))
+            }
+        };
+        let position_idx = if self.is_hedge(native, category).await? {
+            Some(hedge_index(request.side, request.reduce_only))
+        } else {
+            None
+        };
+        Ok(CreateOrder {
+            category: category.as_str(),
+            symbol: native,
+            side: parse::wire_side(request.side),
+            order_type: match request.kind {
+                OrderKind::Market => "Market",
+                OrderKind::Limit => "Limit",
+            },
+            qty,
+            time_in_force: price.as_ref().map(|_| "GTC"),
+            price,
+            reduce_only: request.reduce_only,
+            order_link_id: &request.client_order_id,
+            position_idx,
+        })
+    }
+
+    /// One `create-batch` request for `chunk` (indexes into `requests`), its items' results
+    /// written into `results`.
+    async fn send_batch(
+        &self,
+        category: Category,
+        chunk: Vec<(usize, CreateOrder<'_>)>,
+        requests: &[OrderRequest],
+        results: &mut [Option<Result<OrderAck, VenueError>>],
+    ) {
+        let link_ids: Vec<&str> = chunk.iter().map(|(_, b)| b.order_link_id).collect();
+        let indexes: Vec<usize> = chunk.iter().map(|(i, _)| *i).collect();
+        let body = CreateBatch {
+            category: category.as_str(),
+            request: chunk.into_iter().map(|(_, b)| b).collect(),
+        };
+        let pushed = self.pushes();
+        let items = match self.rest.create_batch(&body, &link_ids, category).await {
+            Ok(items) => items,
+            // One answer for the whole batch (lost, refused, rate limited): every item's.
+            Err(e) => {
+                for i in indexes {
+                    results[i] = Some(Err(e.clone()));
+                }
+                return;
+            }
+        };
+        let mut accepted = Vec::new();
+        for (i, item) in indexes.iter().zip(items) {
+            let request = &requests[*i];
+            match item {
+                Some(Ok(venue_id)) => accepted.push((*i, venue_id)),
+                Some(Err(e)) => {
+                    if parse::is_position_mode_mismatch(&e) {
+                        self.forget_mode(&request.native);
+                    }
+                    results[*i] = Some(Err(e));
+                }
+                None => {
+                    results[*i] = Some(Err(VenueError::Unknown(format!(
+                        "bybit account \"{}\": the batch answer does not account for order {}",
+                        self.account, request.client_order_id
+                    ))))
+                }
+            }
+        }
+        let wanted: Vec<&str> = accepted
+            .iter()
+            .map(|(i, _)| requests[*i].client_order_id.as_str())
+            .collect();
+        let mut confirmed = self.confirmed_many_by_stream(&wanted, pushed).await;
+        for (i, venue_id) in accepted {
+            let request = &requests[i];
+            let ack = match confirmed.remove(&request.client_order_id) {
+                Some(ack) => ack,
+                None => {
+                    self.settle(
+                        &request.native,
+                        &request.client_order_id,
+                        &venue_id,
+                        request.kind == OrderKind::Market,
+                        None,
+                    )
+                    .await
+                }
+            };
+            results[i] = Some(Ok(ack));
+        }
+    }
+
+    /// Final states of several orders from the private stream (see `confirmed_by_stream`).
+    async fn confirmed_many_by_stream(
+        &self,
+        link_ids: &[&str],
+        pushed: Option<broadcast::Receiver<VenueEvent>>,
+    ) -> HashMap<String, OrderAck> {
+        let mut out = HashMap::new();
+        let Some(mut rx) = pushed else {
+            return out;
+        };
+        let deadline = tokio::time::Instant::now() + STREAM_CONFIRM;
+        while out.len() < link_ids.len() {
+            let Ok(event) = tokio::time::timeout_at(deadline, rx.recv()).await else {
+                break;
+            };
+            match event {
+                Ok(VenueEvent::Order { ack, .. })
+                    if link_ids.contains(&ack.client_order_id.as_str())
+                        && matches!(
+                            ack.status,
+                            OrderStatus::Filled | OrderStatus::Cancelled | OrderStatus::Rejected
+                        ) =>
+                {
+                    out.insert(ack.client_order_id.clone(), ack);
+                }
+                Ok(VenueEvent::Disconnected { .. }) | Err(broadcast::error::RecvError::Closed) => {
+                    break
+                }
+                _ => {}
+            }
+        }
+        out
     }
 
     fn local_reject(&self, kind: RejectKind, message: String) -> VenueError {
@@ -262,25 +506,88 @@ impl Venue for BybitVenue {
         symbol.as_str().to_string()
     }
 
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            max_batch_orders: MAX_BATCH,
+            ..Capabilities::default()
+        }
+    }
+
     async fn instrument(&self, native: &str) -> Result<Instrument, VenueError> {
         if let Some(inst) = self.instruments.get(native) {
             return Ok(inst);
         }
+        // One bulk read per category fills the cache for every symbol; symbols asking while
+        // it runs wait for it instead of reading again.
+        let _loading = self.instrument_load.lock().await;
+        if let Some(inst) = self.instruments.get(native) {
+            return Ok(inst);
+        }
         let category = Category::for_symbol(native);
-        let rows = self.rest.instruments(category, native).await?;
-        let row = rows.iter().find(|r| r.symbol == native).ok_or_else(|| {
+        let rows = self.rest.instruments(category).await?;
+        let mut found = None;
+        for row in &rows {
+            match parse::instrument(row, category) {
+                Ok(inst) => {
+                    if row.symbol == native {
+                        found = Some(inst.clone());
+                    }
+                    self.instruments.insert(row.symbol.as_str(), inst);
+                }
+                Err(e) if row.symbol == native => return Err(e),
+                Err(_) => {}
+            }
+        }
+        found.ok_or_else(|| {
             VenueError::UnknownSymbol(format!("{native} ({} on bybit)", category.as_str()))
-        })?;
-        let inst = parse::instrument(row, category)?;
-        self.instruments.insert(native, inst.clone());
-        Ok(inst)
+        })
     }
 
     async fn quote(&self, native: &str) -> Result<Quote, VenueError> {
         let category = Category::for_symbol(native);
-        let (row, time) = self.rest.ticker(category, native).await?;
-        let row = row.ok_or_else(|| VenueError::UnknownSymbol(native.to_string()))?;
-        parse::quote(native, &row, time)
+        let (rows, time) = self.rest.tickers(category, Some(native)).await?;
+        let row = rows
+            .iter()
+            .find(|t| t.symbol == native)
+            .ok_or_else(|| VenueError::UnknownSymbol(native.to_string()))?;
+        parse::quote(native, row, time)
+    }
+
+    /// One `tickers` read per category for all of `natives`.
+    async fn quotes(&self, natives: &[String]) -> Vec<Result<Quote, VenueError>> {
+        if natives.len() <= 1 {
+            let mut out = Vec::new();
+            for n in natives {
+                out.push(self.quote(n).await);
+            }
+            return out;
+        }
+        let categories: Vec<Category> = [Category::Linear, Category::Inverse]
+            .into_iter()
+            .filter(|c| natives.iter().any(|n| Category::for_symbol(n) == *c))
+            .collect();
+        let reads =
+            futures::future::join_all(categories.iter().map(|c| self.rest.tickers(*c, None))).await;
+        let by_category: Vec<(
+            Category,
+            Result<(Vec<model::TickerRow>, Option<i64>), VenueError>,
+        )> = categories.into_iter().zip(reads).collect();
+        natives
+            .iter()
+            .map(|native| {
+                let category = Category::for_symbol(native);
+                let (_, read) = by_category
+                    .iter()
+                    .find(|(c, _)| *c == category)
+                    .ok_or_else(|| VenueError::UnknownSymbol(native.clone()))?;
+                let (rows, time) = read.as_ref().map_err(Clone::clone)?;
+                let row = rows
+                    .iter()
+                    .find(|t| t.symbol == *native)
+                    .ok_or_else(|| VenueError::UnknownSymbol(native.clone()))?;
+                parse::quote(native, row, *time)
+            })
+            .collect()
     }
 
     async fn account_value(&self) -> Result<AccountValue, VenueError> {
@@ -312,47 +619,8 @@ impl Venue for BybitVenue {
     async fn place_order(&self, request: &OrderRequest) -> Result<OrderAck, VenueError> {
         let native = request.native.as_str();
         let category = Category::for_symbol(native);
-        let inst = self.instrument(native).await?;
-        let qty = wire_number(request.qty, inst.lot);
-        if parse::opt_num(&qty).unwrap_or_default() <= Decimal::ZERO {
-            return Err(self.local_reject(
-                RejectKind::InvalidQuantity,
-                format!(
-                    "{native}: quantity {} is below one step of {}",
-                    request.qty, inst.lot
-                ),
-            ));
-        }
-        let price = match (request.kind, request.price) {
-            (OrderKind::Market, _) => None,
-            (OrderKind::Limit, Some(p)) => Some(wire_number(p, inst.tick)),
-            (OrderKind::Limit, None) => {
-                return Err(self.local_reject(
-                    RejectKind::InvalidPrice,
-                    format!("{native}: a limit order needs a price"),
-                ))
-            }
-        };
-        let position_idx = if self.is_hedge(native, category).await? {
-            Some(hedge_index(request.side, request.reduce_only))
-        } else {
-            None
-        };
-        let body = CreateOrder {
-            category: category.as_str(),
-            symbol: native,
-            side: parse::wire_side(request.side),
-            order_type: match request.kind {
-                OrderKind::Market => "Market",
-                OrderKind::Limit => "Limit",
-            },
-            qty,
-            time_in_force: price.as_ref().map(|_| "GTC"),
-            price,
-            reduce_only: request.reduce_only,
-            order_link_id: &request.client_order_id,
-            position_idx,
-        };
+        let body = self.prepare(request).await?;
+        let pushed = self.pushes();
         let created: serde_json::Value = match self
             .rest
             .post("/v5/order/create", &body, Some(category))
@@ -378,8 +646,71 @@ impl Venue for BybitVenue {
                 &request.client_order_id,
                 &venue_id,
                 request.kind == OrderKind::Market,
+                pushed,
             )
             .await)
+    }
+
+    /// Up to [`MAX_BATCH`] orders of one category per `create-batch` request. Each item keeps
+    /// the single-order rules: a refused item is that order's refusal, an item the answer
+    /// does not account for (or a batch whose answer is lost) is `Unknown` and is looked up by
+    /// its client id, never sent again.
+    async fn place_orders(&self, requests: &[OrderRequest]) -> Vec<Result<OrderAck, VenueError>> {
+        if requests.len() <= 1 {
+            let mut out = Vec::new();
+            for r in requests {
+                out.push(self.place_order(r).await);
+            }
+            return out;
+        }
+        let mut results: Vec<Option<Result<OrderAck, VenueError>>> =
+            requests.iter().map(|_| None).collect();
+        let mut ready: Vec<(usize, CreateOrder<'_>)> = Vec::new();
+        for (i, request) in requests.iter().enumerate() {
+            match self.prepare(request).await {
+                Ok(body) => ready.push((i, body)),
+                Err(e) => results[i] = Some(Err(e)),
+            }
+        }
+        for category in [Category::Linear, Category::Inverse] {
+            let items: Vec<(usize, CreateOrder<'_>)> = ready
+                .iter()
+                .filter(|(_, b)| b.category == category.as_str())
+                .map(|(i, b)| {
+                    (
+                        *i,
+                        CreateOrder {
+                            category: "",
+                            symbol: b.symbol,
+                            side: b.side,
+                            order_type: b.order_type,
+                            qty: b.qty.clone(),
+                            price: b.price.clone(),
+                            time_in_force: b.time_in_force,
+                            reduce_only: b.reduce_only,
+                            order_link_id: b.order_link_id,
+                            position_idx: b.position_idx,
+                        },
+                    )
+                })
+                .collect();
+            let mut items = items.into_iter().peekable();
+            while items.peek().is_some() {
+                let chunk: Vec<(usize, CreateOrder<'_>)> = items.by_ref().take(MAX_BATCH).collect();
+                self.send_batch(category, chunk, requests, &mut results)
+                    .await;
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    Err(VenueError::Unknown(
+                        "the batch ended without an answer for this order".into(),
+                    ))
+                })
+            })
+            .collect()
     }
 
     async fn order_by_client_id(
@@ -428,12 +759,22 @@ impl Venue for BybitVenue {
             .get("orderId")
             .and_then(|v| v.as_str())
             .unwrap_or_default();
-        Ok(self.settle(native, client_order_id, venue_id, false).await)
+        Ok(self
+            .settle(native, client_order_id, venue_id, false, None)
+            .await)
     }
 
     async fn set_leverage(&self, native: &str, leverage: Decimal) -> Result<(), VenueError> {
         let category = Category::for_symbol(native);
+        if self.known_leverage(native).is_none() {
+            // The rows by symbol say the leverage (and the position mode the order needs).
+            self.learn_symbol(native, category).await?;
+        }
         let lev = wire_leverage(leverage);
+        let wanted = parse::opt_num(&lev);
+        if wanted.is_some() && self.known_leverage(native) == wanted {
+            return Ok(());
+        }
         let body = SetLeverage {
             category: category.as_str(),
             symbol: native,
@@ -445,11 +786,18 @@ impl Venue for BybitVenue {
             .post::<_, serde_json::Value>("/v5/position/set-leverage", &body, Some(category))
             .await
         {
-            Ok(_) => Ok(()),
             // 110043 "Set leverage has not been modified": already at that leverage.
-            Err(VenueError::Rejected { code, .. }) if code == "110043" => Ok(()),
-            Err(e) => Err(e),
+            Ok(_) => {}
+            Err(VenueError::Rejected { code, .. }) if code == "110043" => {}
+            Err(e) => return Err(e),
         }
+        if let Some(l) = wanted {
+            self.leverage
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(native.to_string(), l);
+        }
+        Ok(())
     }
 
     /// Margin mode is account-wide on a unified account. Cross is satisfied by regular and by
@@ -522,6 +870,21 @@ impl Venue for BybitVenue {
                 stream::PrivateStream::new(self.ws_url.clone(), self.signer.clone()),
                 self.events.clone(),
             ));
+            let mut watch = self.events.subscribe();
+            let up = self.stream_up.clone();
+            tokio::spawn(async move {
+                loop {
+                    match watch.recv().await {
+                        Ok(VenueEvent::Connected) => up.store(true, Ordering::Relaxed),
+                        Ok(VenueEvent::Disconnected { .. }) => up.store(false, Ordering::Relaxed),
+                        Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(broadcast::error::RecvError::Closed) => {
+                            up.store(false, Ordering::Relaxed);
+                            return;
+                        }
+                    }
+                }
+            });
         }
         Some(rx)
     }

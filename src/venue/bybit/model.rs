@@ -102,6 +102,8 @@ pub struct PositionRow {
     pub position_idx: i64,
     pub avg_price: String,
     pub entry_price: String,
+    /// The symbol's leverage setting (listed even when flat, when asked by symbol).
+    pub leverage: String,
 }
 
 /// A row of `order/realtime`, `order/history` and of the `order` stream.
@@ -141,6 +143,8 @@ pub struct ExecutionRow {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateOrder<'a> {
+    /// Empty in the items of a batch (the batch names the category once).
+    #[serde(skip_serializing_if = "str::is_empty")]
     pub category: &'a str,
     pub symbol: &'a str,
     pub side: &'a str,
@@ -156,6 +160,13 @@ pub struct CreateOrder<'a> {
     /// Only sent in hedge mode (one-way is the venue default, 0).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub position_idx: Option<u8>,
+}
+
+/// `POST /v5/order/create-batch`: up to 20 orders of one category.
+#[derive(Debug, Serialize)]
+pub struct CreateBatch<'a> {
+    pub category: &'a str,
+    pub request: Vec<CreateOrder<'a>>,
 }
 
 #[derive(Debug, Serialize)]

@@ -59,6 +59,38 @@ pub fn envelope(resp: &RawResponse, ctx: Ctx<'_>) -> Result<serde_json::Value, V
     }
 }
 
+/// The per-item outcome of a `create-batch` answer, in the order of `link_ids` (the order
+/// sent): the venue's order id of an accepted item, the mapped error of a refused one, and
+/// `None` for an item the answer does not account for (its outcome is unknown).
+pub fn batch_items(
+    resp: &RawResponse,
+    link_ids: &[&str],
+    ctx: Ctx<'_>,
+) -> Result<Vec<Option<Result<String, VenueError>>>, VenueError> {
+    envelope(resp, ctx)?;
+    let body: serde_json::Value = serde_json::from_str(&resp.body)
+        .map_err(|e| VenueError::Decode(ctx.describe(format!("batch answer is not JSON ({e})"))))?;
+    let empty = Vec::new();
+    let acks = body["result"]["list"].as_array().unwrap_or(&empty);
+    let codes = body["retExtInfo"]["list"].as_array().unwrap_or(&empty);
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    Ok(link_ids
+        .iter()
+        .enumerate()
+        .map(|(i, link)| {
+            let (ack, code) = (acks.get(i)?, codes.get(i)?);
+            let code_no = code["code"].as_i64()?;
+            if code_no != 0 {
+                return Some(Err(ret_code_error(code_no, &text(&code["msg"]), ctx)));
+            }
+            // An answer item about another order is not this order's answer.
+            let answered = text(&ack["orderLinkId"]);
+            let order_id = text(&ack["orderId"]);
+            (answered == *link && !order_id.is_empty()).then_some(Ok(order_id))
+        })
+        .collect())
+}
+
 /// `result` decoded into a wire type.
 pub fn result<T: DeserializeOwned>(
     value: serde_json::Value,

@@ -103,11 +103,11 @@ impl VenueMetrics {
         let open: Family<Labels, Gauge> = Family::default();
         for (venue, host, limiter) in Limiter::all() {
             open.get_or_create(&vec![("venue", venue), ("host", host)])
-                .set(i64::from(limiter.open_for().is_some()));
+                .set(i64::from(limiter.holding()));
         }
         r.register(
             "circuit_breaker_open",
-            "1 while requests to a venue host are held (breaker open or the venue's rate limit reached).",
+            "1 while requests to a venue host are held (breaker open, or a key or bucket refused or at the venue's limit).",
             open,
         );
     }

@@ -7,8 +7,11 @@
 mod limiter;
 pub mod metrics;
 mod request;
+mod window;
 
-pub use limiter::{LimitPolicy, Limiter, Rate};
+pub use limiter::{
+    LimitPolicy, Limiter, Permit, QuotaHeader, Rate, Scope, EVERY_REQUEST, EVERY_REQUEST_REFILLED,
+};
 pub use request::{encode_component, encode_query, PreparedRequest};
 
 use crate::venue::VenueError;
@@ -30,6 +33,32 @@ pub trait Signer: Send + Sync {
 pub trait Dialect: Send + Sync {
     /// `(remaining, time until reset)` from rate-limit headers, when the venue sends them.
     fn rate_headers(&self, headers: &HeaderMap) -> Option<(u64, Option<Duration>)>;
+
+    /// Every quota figure of an answer, each with the scope it counts. The default reads
+    /// `rate_headers` as the key's quota (its every-request bucket when the policy has one,
+    /// else the request's bucket).
+    fn quotas(&self, headers: &HeaderMap) -> Vec<QuotaHeader> {
+        self.rate_headers(headers)
+            .map(|(remaining, reset)| QuotaHeader {
+                scope: Scope::Key,
+                remaining,
+                reset,
+                limit: None,
+            })
+            .into_iter()
+            .collect()
+    }
+
+    /// The scope a rate-limit refusal (`classify` gave `RateLimited`) holds: by default an
+    /// HTTP 403 is an IP ban (the whole host), anything else the refused key.
+    fn refusal_scope(&self, status: u16, headers: &HeaderMap, body: &str) -> Scope {
+        let _ = (headers, body);
+        if status == 403 {
+            Scope::Host
+        } else {
+            Scope::Key
+        }
+    }
 
     /// An error decided from the status line alone (429, IP bans, auth), before the venue
     /// parses the body. `None` hands the response to the venue.
@@ -111,6 +140,18 @@ impl RestClient {
         bucket: &str,
         signer: Option<&dyn Signer>,
     ) -> Result<RawResponse, VenueError> {
+        self.send_weighted(request, bucket, 1, signer).await
+    }
+
+    /// [`RestClient::send`] for a request that counts `weight` units in its key's buckets
+    /// (a Bybit batch counts once per order).
+    pub async fn send_weighted(
+        &self,
+        request: PreparedRequest,
+        bucket: &str,
+        weight: u32,
+        signer: Option<&dyn Signer>,
+    ) -> Result<RawResponse, VenueError> {
         let key = signer.map(|s| s.key_id()).unwrap_or("public");
         let mutating = request.is_mutating();
         let attempts = if mutating {
@@ -125,12 +166,18 @@ impl RestClient {
                 let jitter = rand::thread_rng().gen_range(0..=base);
                 tokio::time::sleep(Duration::from_millis(base + jitter)).await;
             }
-            if let Some(remaining) = self.limiter.open_for() {
+            if let Some(remaining) = self
+                .limiter
+                .open_for()
+                .or_else(|| self.limiter.refused_for(key, bucket))
+            {
                 metrics::venue_metrics().circuit_refused(self.config.venue);
                 return Err(VenueError::CircuitOpen { remaining });
             }
             let queued = Instant::now();
-            self.limiter.acquire(key, bucket).await;
+            // Held until the answer is in: the slot's window starts when the venue may last
+            // have counted the request.
+            let permit = self.limiter.acquire_weighted(key, bucket, weight).await;
             metrics::venue_metrics().waited(self.config.venue, queued.elapsed());
             let mut req = request.clone();
             if let Some(s) = signer {
@@ -138,10 +185,12 @@ impl RestClient {
             }
             let endpoint = req.url.path().to_owned();
             let sent = Instant::now();
-            match self.attempt(req).await {
+            let answer = self.attempt(req).await;
+            drop(permit);
+            match answer {
                 Ok(resp) => {
                     metrics::venue_metrics().request(self.config.venue, &endpoint, sent.elapsed());
-                    return self.finish(resp);
+                    return self.finish(resp, key, bucket);
                 }
                 Err(AttemptError::NotSent(e)) => {
                     self.limiter.record_error();
@@ -167,10 +216,14 @@ impl RestClient {
         Err(last_error.unwrap_or_else(|| VenueError::Transport("no attempt made".into())))
     }
 
-    fn finish(&self, resp: RawResponse) -> Result<RawResponse, VenueError> {
-        if let Some((remaining, reset)) = self.dialect.rate_headers(&resp.headers) {
-            self.limiter
-                .observe_remaining(remaining, reset.map(|d| Instant::now() + d));
+    fn finish(
+        &self,
+        resp: RawResponse,
+        key: &str,
+        bucket: &str,
+    ) -> Result<RawResponse, VenueError> {
+        for quota in self.dialect.quotas(&resp.headers) {
+            self.limiter.observe(key, bucket, quota);
         }
         if let Some(err) = self
             .dialect
@@ -179,11 +232,17 @@ impl RestClient {
             match &err {
                 VenueError::RateLimited { retry_after } => {
                     metrics::venue_metrics().rate_limited(self.config.venue);
-                    self.limiter.open_until(Instant::now() + *retry_after);
+                    let scope = self
+                        .dialect
+                        .refusal_scope(resp.status, &resp.headers, &resp.body);
+                    self.limiter
+                        .refuse(key, bucket, scope, Instant::now() + *retry_after);
                     tracing::warn!(
                         venue = self.config.venue,
                         retry_after_ms = retry_after.as_millis() as u64,
-                        "rate limited: holding all requests to this venue"
+                        scope = ?scope,
+                        bucket,
+                        "rate limited: holding the refused scope"
                     );
                 }
                 VenueError::Auth(_) => {}

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 use crate::common::exchange::{Fault, MockExchange, MockOrder, OrderState, Place, Reject, Side};
+use crate::common::limits::{Exceeded, Limit, Quota};
 use crate::common::loopback::{self, Applied, Request, Wire};
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Response};
@@ -14,7 +15,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::broadcast;
 
 mod ws;
@@ -101,6 +102,18 @@ pub fn start(exchange: MockExchange) -> BitmexServer {
 
 // ---------------------------------------------------------------- helpers
 
+/// The routes of BitMEX's second, per-second layer.
+fn is_order_route(method: &Method, path: &str) -> bool {
+    match path {
+        "/api/v1/order" => matches!(*method, Method::POST | Method::PUT | Method::DELETE),
+        "/api/v1/order/all" => *method == Method::DELETE,
+        "/api/v1/position/leverage"
+        | "/api/v1/position/isolate"
+        | "/api/v1/position/transferMargin" => *method == Method::POST,
+        _ => false,
+    }
+}
+
 fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -143,9 +156,6 @@ fn reply(status: u16, body: Value) -> Response<Body> {
     Response::builder()
         .status(status)
         .header("content-type", "application/json")
-        .header("x-ratelimit-limit", "120")
-        .header("x-ratelimit-remaining", "119")
-        .header("x-ratelimit-reset", (unix_now() + 1).to_string())
         .body(Body::from(body.to_string()))
         .unwrap_or_default()
 }
@@ -322,6 +332,60 @@ impl Wire for App {
             let body = req.json().unwrap_or_default();
             body["clOrdID"].as_str().unwrap_or("").to_string()
         })
+    }
+
+    /// BitMEX counts per account (API key): 120 requests a minute on every route (a token
+    /// bucket refilled at 2/s), and 10 in a second on the order routes.
+    fn limits(&self, req: &Request) -> Vec<Limit> {
+        let key = req.header("api-key").unwrap_or("anonymous");
+        let mut out =
+            vec![Limit::new(format!("key:{key}"), 120, Duration::from_secs(60)).refilled()];
+        if is_order_route(&req.method, &req.path) {
+            out.push(Limit::new(
+                format!("key:{key}/order"),
+                10,
+                Duration::from_secs(1),
+            ));
+        }
+        out
+    }
+
+    /// BitMEX's 429: the error frame, `Retry-After`, and the quota headers at zero.
+    fn limit_refusal(&self, exceeded: &Exceeded) -> Response<Body> {
+        let secs = exceeded.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+        let mut resp = error(
+            429,
+            &format!("Rate limit exceeded, retry in {secs} seconds."),
+            "RateLimitError",
+        );
+        let h = resp.headers_mut();
+        h.insert("retry-after", secs.into());
+        if exceeded.limit.window == Duration::from_secs(1) {
+            h.insert("x-ratelimit-limit-1s", exceeded.limit.count.into());
+            h.insert("x-ratelimit-remaining-1s", 0.into());
+        } else {
+            h.insert("x-ratelimit-limit", exceeded.limit.count.into());
+            h.insert("x-ratelimit-remaining", 0.into());
+            h.insert("x-ratelimit-reset", (unix_now() + secs).into());
+        }
+        resp
+    }
+
+    /// `x-ratelimit-limit`/`-remaining`/`-reset` (UNIX seconds) on every answer, and the
+    /// `-1s` pair on the order routes.
+    fn quota_headers(&self, quotas: &[Quota], answer: &mut Response<Body>) {
+        let h = answer.headers_mut();
+        for q in quotas {
+            if q.limit.window == Duration::from_secs(1) {
+                h.insert("x-ratelimit-limit-1s", q.limit.count.into());
+                h.insert("x-ratelimit-remaining-1s", q.remaining.into());
+            } else {
+                let reset = unix_now() + q.reset_in.as_secs_f64().ceil() as u64;
+                h.insert("x-ratelimit-limit", q.limit.count.into());
+                h.insert("x-ratelimit-remaining", q.remaining.into());
+                h.insert("x-ratelimit-reset", reset.into());
+            }
+        }
     }
 
     fn refuse_signature(&self, req: &Request) -> Option<Response<Body>> {

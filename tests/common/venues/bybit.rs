@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 use crate::common::exchange::{Fault, MockExchange, MockOrder, OrderState, Place, Reject, Side};
+use crate::common::limits::{Exceeded, Limit, Quota};
 use crate::common::loopback::{self, Applied, Request, Wire};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -52,7 +53,7 @@ const fn inst(
     }
 }
 
-const INSTRUMENTS: [Inst; 4] = [
+const INSTRUMENTS: &[Inst] = &[
     inst(
         "BTCUSDT",
         "linear",
@@ -72,6 +73,103 @@ const INSTRUMENTS: [Inst; 4] = [
         ["0.001", "0.1", "0.1", "10000.0", "5"],
     ),
     inst("BTCUSD", "inverse", "BTC", ["0.50", "1", "1", "200000", ""]),
+    // Listed only where a test gives them a mark (many-symbol tests).
+    inst(
+        "XRPUSDT",
+        "linear",
+        "USDT",
+        ["0.0001", "0.1", "0.1", "1000000.0", "5"],
+    ),
+    inst(
+        "DOGEUSDT",
+        "linear",
+        "USDT",
+        ["0.0001", "0.1", "0.1", "1000000.0", "5"],
+    ),
+    inst(
+        "ADAUSDT",
+        "linear",
+        "USDT",
+        ["0.0001", "0.1", "0.1", "1000000.0", "5"],
+    ),
+    inst(
+        "LINKUSDT",
+        "linear",
+        "USDT",
+        ["0.0001", "0.1", "0.1", "1000000.0", "5"],
+    ),
+    inst(
+        "AVAXUSDT",
+        "linear",
+        "USDT",
+        ["0.0001", "0.1", "0.1", "1000000.0", "5"],
+    ),
+    inst(
+        "DOTUSDT",
+        "linear",
+        "USDT",
+        ["0.0001", "0.1", "0.1", "1000000.0", "5"],
+    ),
+    inst(
+        "LTCUSDT",
+        "linear",
+        "USDT",
+        ["0.0001", "0.1", "0.1", "1000000.0", "5"],
+    ),
+    inst(
+        "BNBUSDT",
+        "linear",
+        "USDT",
+        ["0.0001", "0.1", "0.1", "1000000.0", "5"],
+    ),
+    inst(
+        "ATOMUSDT",
+        "linear",
+        "USDT",
+        ["0.0001", "0.1", "0.1", "1000000.0", "5"],
+    ),
+    inst(
+        "NEARUSDT",
+        "linear",
+        "USDT",
+        ["0.0001", "0.1", "0.1", "1000000.0", "5"],
+    ),
+    inst(
+        "APTUSDT",
+        "linear",
+        "USDT",
+        ["0.0001", "0.1", "0.1", "1000000.0", "5"],
+    ),
+    inst(
+        "ARBUSDT",
+        "linear",
+        "USDT",
+        ["0.0001", "0.1", "0.1", "1000000.0", "5"],
+    ),
+    inst(
+        "OPUSDT",
+        "linear",
+        "USDT",
+        ["0.0001", "0.1", "0.1", "1000000.0", "5"],
+    ),
+    inst(
+        "SUIUSDT",
+        "linear",
+        "USDT",
+        ["0.0001", "0.1", "0.1", "1000000.0", "5"],
+    ),
+    inst(
+        "TRXUSDT",
+        "linear",
+        "USDT",
+        ["0.0001", "0.1", "0.1", "1000000.0", "5"],
+    ),
+    inst(
+        "UNIUSDT",
+        "linear",
+        "USDT",
+        ["0.0001", "0.1", "0.1", "1000000.0", "5"],
+    ),
 ];
 
 fn instrument(symbol: &str) -> Option<&'static Inst> {
@@ -127,7 +225,7 @@ pub struct BybitServer {
 
 impl BybitServer {
     pub fn start(exchange: MockExchange) -> BybitServer {
-        for i in &INSTRUMENTS {
+        for i in INSTRUMENTS {
             if let Some(step) = step_of(i.symbol) {
                 exchange.lock().lots.insert(i.symbol.into(), step);
             }
@@ -203,6 +301,9 @@ impl BybitServer {
     }
 }
 
+/// The leverage a symbol has until it is set (Bybit's default for new symbols).
+const DEFAULT_LEVERAGE: Decimal = Decimal::TEN;
+
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -252,12 +353,42 @@ fn signature_ok(h: &HeaderMap, method: &Method, query: &str, body: &[u8]) -> boo
     hmac_hex(&string_to_sign(ts, key, recv, &payload)) == sign
 }
 
-fn limit_headers(remaining: u64, reset_ms: i64) -> [(&'static str, String); 3] {
+fn limit_headers(remaining: u64, reset_ms: i64) -> [(&'static str, String); 2] {
     [
-        ("X-Bapi-Limit", "50".into()),
         ("X-Bapi-Limit-Status", remaining.to_string()),
         ("X-Bapi-Limit-Reset-Timestamp", reset_ms.to_string()),
     ]
+}
+
+/// Bybit's documented per-UID, per-endpoint limits over a rolling second (default tier), by
+/// path and category; `None` for public market data (IP limit only).
+fn uid_limit(path: &str, category: &str) -> Option<u32> {
+    let inverse = category == "inverse";
+    Some(match path {
+        "/v5/order/create" | "/v5/order/amend" | "/v5/order/cancel" => 10,
+        "/v5/order/create-batch" => 10,
+        "/v5/order/realtime" | "/v5/order/history" | "/v5/position/list" if inverse => 10,
+        "/v5/order/realtime" | "/v5/order/history" | "/v5/position/list" => 50,
+        "/v5/account/wallet-balance" | "/v5/account/info" => 50,
+        "/v5/position/set-leverage" => 10,
+        "/v5/account/set-margin-mode" => 5,
+        _ => return None,
+    })
+}
+
+/// The category a request names (query for GET, body for POST).
+fn request_category(req: &Request) -> String {
+    if req.method == Method::GET {
+        req.params().get("category").cloned().unwrap_or_default()
+    } else {
+        req.json()
+            .and_then(|b| {
+                b.get("category")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .unwrap_or_default()
+    }
 }
 
 fn answer(code: i64, msg: &str, result: Value) -> Response {
@@ -267,11 +398,7 @@ fn answer(code: i64, msg: &str, result: Value) -> Response {
 /// An envelope whose `time` (the venue's clock) is `time_ms`.
 fn answer_at(code: i64, msg: &str, result: Value, time_ms: i64) -> Response {
     let body = json!({"retCode": code, "retMsg": msg, "result": result, "retExtInfo": {}, "time": time_ms});
-    let mut resp = (StatusCode::OK, body.to_string()).into_response();
-    for (k, v) in limit_headers(49, now_ms()) {
-        resp.headers_mut().insert(k, v.parse().unwrap());
-    }
-    resp
+    (StatusCode::OK, body.to_string()).into_response()
 }
 
 fn error(code: i64, msg: &str) -> Response {
@@ -283,11 +410,90 @@ fn ok(result: Value) -> Response {
 }
 
 impl Wire for Shared {
+    /// A batch is one placement of all its client ids, joined with commas.
     fn placement(&self, req: &Request) -> Option<String> {
-        (req.path == "/v5/order/create").then(|| {
-            let body = req.json().unwrap_or_default();
-            field(&body, "orderLinkId").unwrap_or("").to_string()
-        })
+        let body = req.json().unwrap_or_default();
+        match req.path.as_str() {
+            "/v5/order/create" => Some(field(&body, "orderLinkId").unwrap_or("").to_string()),
+            "/v5/order/create-batch" => Some(
+                body["request"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|item| field(item, "orderLinkId").unwrap_or(""))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            _ => None,
+        }
+    }
+
+    /// 600 requests per 5 s per IP, and per UID and endpoint in a rolling second; a batch
+    /// counts once per order in its own bucket.
+    fn limits(&self, req: &Request) -> Vec<Limit> {
+        let mut out = vec![Limit::new("ip", 600, Duration::from_secs(5))];
+        let Some(key) = req.header("x-bapi-api-key") else {
+            return out;
+        };
+        let category = request_category(req);
+        if let Some(count) = uid_limit(&req.path, &category) {
+            let inverse = if category == "inverse" && !req.path.starts_with("/v5/order/c") {
+                ":inverse"
+            } else {
+                ""
+            };
+            let cost = if req.path == "/v5/order/create-batch" {
+                req.json()
+                    .and_then(|b| b.get("request").and_then(Value::as_array).map(Vec::len))
+                    .unwrap_or(1)
+                    .max(1) as u32
+            } else {
+                1
+            };
+            out.push(
+                Limit::new(
+                    format!("uid:{key}{}{inverse}", req.path),
+                    count,
+                    Duration::from_secs(1),
+                )
+                .cost(cost),
+            );
+        }
+        out
+    }
+
+    /// Over a UID limit: HTTP 200 with retCode 10006 and the reset time; over the IP limit:
+    /// HTTP 403 "access too frequent".
+    fn limit_refusal(&self, exceeded: &Exceeded) -> Response {
+        if exceeded.limit.scope == "ip" {
+            return (StatusCode::FORBIDDEN, "access too frequent").into_response();
+        }
+        let mut resp = error(10006, "Too many visits!");
+        let reset = now_ms() + exceeded.retry_after.as_millis() as i64;
+        let h = resp.headers_mut();
+        h.insert("X-Bapi-Limit", exceeded.limit.count.into());
+        for (k, v) in limit_headers(0, reset) {
+            h.insert(k, v.parse().unwrap());
+        }
+        resp
+    }
+
+    /// `X-Bapi-Limit` (the tier's limit of the endpoint), `-Status` (remaining) and
+    /// `-Reset-Timestamp` (ms; now unless exhausted) for the UID limit of a private endpoint.
+    fn quota_headers(&self, quotas: &[Quota], answer: &mut Response) {
+        let Some(q) = quotas.iter().find(|q| q.limit.scope.starts_with("uid:")) else {
+            return;
+        };
+        let reset = if q.remaining == 0 {
+            now_ms() + q.reset_in.as_millis() as i64
+        } else {
+            now_ms()
+        };
+        let h = answer.headers_mut();
+        h.insert("X-Bapi-Limit", q.limit.count.into());
+        for (k, v) in limit_headers(u64::from(q.remaining), reset) {
+            h.insert(k, v.parse().unwrap());
+        }
     }
 
     fn refuse_signature(&self, req: &Request) -> Option<Response> {
@@ -380,7 +586,8 @@ fn get(s: &Shared, path: &str, q: &HashMap<String, String>) -> Response {
             let marks = s.ex.lock().marks.clone();
             let list: Vec<Value> = INSTRUMENTS
                 .iter()
-                .filter(|i| i.category == category && Some(i.symbol) == p(q, "symbol"))
+                // Without a symbol, the whole category (one page: the loopback lists few).
+                .filter(|i| i.category == category && p(q, "symbol").is_none_or(|x| x == i.symbol))
                 .filter(|i| marks.contains_key(i.symbol))
                 .map(|i| {
                     json!({
@@ -396,12 +603,14 @@ fn get(s: &Shared, path: &str, q: &HashMap<String, String>) -> Response {
             ok(json!({"category": category, "list": list, "nextPageCursor": ""}))
         }
         "/v5/market/tickers" => {
-            let symbol = p(q, "symbol").unwrap_or("");
-            let mark = s.ex.lock().marks.get(symbol).copied();
-            let list: Vec<Value> = mark
-                .filter(|_| category_of(symbol) == category)
-                .map(|m| json!({"symbol": symbol, "markPrice": m.to_string(), "lastPrice": m.to_string()}))
-                .into_iter()
+            // One symbol, or every symbol of the category.
+            let symbol = p(q, "symbol");
+            let marks = s.ex.lock().marks.clone();
+            let list: Vec<Value> = marks
+                .iter()
+                .filter(|(sym, _)| symbol.is_none_or(|x| x == sym.as_str()))
+                .filter(|(sym, _)| category_of(sym) == category)
+                .map(|(sym, m)| json!({"symbol": sym, "markPrice": m.to_string(), "lastPrice": m.to_string()}))
                 .collect();
             let lag = s.extra.lock().unwrap().price_lag_ms;
             answer_at(
@@ -454,7 +663,13 @@ fn get(s: &Shared, path: &str, q: &HashMap<String, String>) -> Response {
 }
 
 /// Rows of one symbol: one-way has one row (`positionIdx` 0), hedge a long and a short leg.
-fn position_rows(symbol: &str, net: Decimal, hedge: bool, all: bool) -> Vec<Value> {
+fn position_rows(
+    symbol: &str,
+    net: Decimal,
+    hedge: bool,
+    all: bool,
+    leverage: Decimal,
+) -> Vec<Value> {
     let row = |idx: i64, qty: Decimal| {
         let side = if qty > Decimal::ZERO {
             "Buy"
@@ -464,7 +679,7 @@ fn position_rows(symbol: &str, net: Decimal, hedge: bool, all: bool) -> Vec<Valu
             ""
         };
         json!({"positionIdx": idx, "symbol": symbol, "side": side, "size": fmt_qty(symbol, qty.abs()),
-               "avgPrice": if qty.is_zero() { "0" } else { "60000" }, "positionStatus": "Normal", "leverage": "3"})
+               "avgPrice": if qty.is_zero() { "0" } else { "60000" }, "positionStatus": "Normal", "leverage": leverage.to_string()})
     };
     let legs = if hedge {
         vec![(1, net.max(Decimal::ZERO)), (2, net.min(Decimal::ZERO))]
@@ -487,7 +702,10 @@ fn position_list(s: &Shared, q: &HashMap<String, String>) -> Response {
         );
     }
     let hedge = s.extra.lock().unwrap().hedge;
-    let mut positions: BTreeMap<String, Decimal> = s.ex.lock().positions.clone();
+    let (mut positions, leverage): (BTreeMap<String, Decimal>, BTreeMap<String, Decimal>) = {
+        let st = s.ex.lock();
+        (st.positions.clone(), st.leverage.clone())
+    };
     if let Some(sym) = symbol {
         positions.entry(sym.to_string()).or_default();
     }
@@ -498,7 +716,14 @@ fn position_list(s: &Shared, q: &HashMap<String, String>) -> Response {
         .filter(|(sym, _)| settle.is_none_or(|c| c == settle_of(sym)))
         // By symbol every row is listed; by settle coin only non-zero ones.
         .flat_map(|(sym, net)| {
-            position_rows(sym, *net, hedge && category == "linear", symbol.is_some())
+            let lev = leverage.get(sym).copied().unwrap_or(DEFAULT_LEVERAGE);
+            position_rows(
+                sym,
+                *net,
+                hedge && category == "linear",
+                symbol.is_some(),
+                lev,
+            )
         })
         .collect();
     let (list, next) = paginate(rows, q, 200);
@@ -580,6 +805,9 @@ fn wire_qty(symbol: &str, s: Option<&str>) -> Option<Decimal> {
 
 fn post(s: &Shared, path: &str, b: &Value, applied: Applied) -> Response {
     let symbol = field(b, "symbol").unwrap_or("");
+    if path == "/v5/order/create-batch" {
+        return create_batch(s, b, applied);
+    }
     if path != "/v5/account/set-margin-mode" && field(b, "category") != Some(category_of(symbol)) {
         return error(10001, "params error: category does not match the symbol");
     }
@@ -650,6 +878,67 @@ fn post(s: &Shared, path: &str, b: &Value, applied: Applied) -> Response {
 }
 
 fn create(s: &Shared, b: &Value, symbol: &str, applied: Applied) -> Response {
+    match create_one(s, b, symbol, applied) {
+        Ok(result) => ok(result),
+        Err((code, msg)) => error(code, &msg),
+    }
+}
+
+/// `POST /v5/order/create-batch`: up to 20 orders of the body's category, each placed as a
+/// single create would be; per item an ack in `result.list` and a code in `retExtInfo.list`.
+fn create_batch(s: &Shared, b: &Value, applied: Applied) -> Response {
+    let category = field(b, "category").unwrap_or("");
+    if !["linear", "inverse"].contains(&category) {
+        return error(
+            10001,
+            "params error: category only support linear or inverse",
+        );
+    }
+    let Some(items) = b["request"].as_array().filter(|r| !r.is_empty()) else {
+        return error(10001, "params error: request is empty");
+    };
+    if items.len() > 20 {
+        return error(10001, "params error: batch exceeds 20 orders");
+    }
+    let mut acks = Vec::new();
+    let mut codes = Vec::new();
+    for item in items {
+        let symbol = field(item, "symbol").unwrap_or("");
+        let outcome = if category_of(symbol) != category {
+            Err((
+                10001,
+                "params error: category does not match the symbol".to_string(),
+            ))
+        } else {
+            create_one(s, item, symbol, applied)
+        };
+        match outcome {
+            Ok(result) => {
+                acks.push(json!({"category": category, "symbol": symbol,
+                    "orderId": result["orderId"], "orderLinkId": result["orderLinkId"],
+                    "createAt": now_ms().to_string()}));
+                codes.push(json!({"code": 0, "msg": "OK"}));
+            }
+            Err((code, msg)) => {
+                acks.push(json!({"category": "", "symbol": "", "orderId": "", "orderLinkId": "", "createAt": ""}));
+                codes.push(json!({"code": code, "msg": msg}));
+            }
+        }
+    }
+    let body = json!({"retCode": 0, "retMsg": "OK", "result": {"list": acks},
+                      "retExtInfo": {"list": codes}, "time": now_ms()});
+    (StatusCode::OK, body.to_string()).into_response()
+}
+
+/// One order as `order/create` (or a batch item) places it: its result, or (retCode, msg).
+fn create_one(
+    s: &Shared,
+    b: &Value,
+    symbol: &str,
+    applied: Applied,
+) -> Result<Value, (i64, String)> {
+    let error = |code: i64, msg: &str| Err((code, msg.to_string()));
+    let ok = Ok;
     let side = match field(b, "side") {
         Some("Buy") => Side::Buy,
         Some("Sell") => Side::Sell,
@@ -748,9 +1037,16 @@ fn push_order(s: &Shared, o: &MockOrder) {
     }
     let net = s.ex.position(&o.native);
     let hedge = s.extra.lock().unwrap().hedge && category_of(&o.native) == "linear";
-    let _ = s
-        .push
-        .send(msg("position", position_rows(&o.native, net, hedge, true)));
+    let lev =
+        s.ex.lock()
+            .leverage
+            .get(&o.native)
+            .copied()
+            .unwrap_or(DEFAULT_LEVERAGE);
+    let _ = s.push.send(msg(
+        "position",
+        position_rows(&o.native, net, hedge, true, lev),
+    ));
 }
 
 /// The private WebSocket on its own listener and runtime thread.

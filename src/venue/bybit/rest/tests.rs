@@ -140,17 +140,27 @@ fn endpoints_have_their_documented_buckets() {
     for path in ["/v5/order/create", "/v5/order/cancel", "/v5/order/amend"] {
         assert_eq!(
             rate(bucket(path, Some(Category::Linear))),
-            Some(Rate::per_second(5))
+            Some(Rate::per_second(10))
         );
     }
     assert_eq!(
+        rate(bucket("/v5/order/create-batch", Some(Category::Inverse))),
+        Some(Rate::per_second(10))
+    );
+    assert_ne!(
+        bucket("/v5/order/create-batch", None),
+        bucket("/v5/order/create", None),
+        "batches have a bucket of their own"
+    );
+    assert_eq!(
         rate(bucket("/v5/position/list", Some(Category::Linear))),
-        Some(Rate::per_second(25))
+        Some(Rate::per_second(50))
     );
     assert_eq!(
         rate(bucket("/v5/position/list", Some(Category::Inverse))),
-        Some(Rate::per_second(5))
+        Some(Rate::per_second(10))
     );
+    assert_eq!(policy.ip, Rate::per(600, Duration::from_secs(5)));
     assert_eq!(
         bucket("/v5/market/tickers", Some(Category::Linear)),
         "public"

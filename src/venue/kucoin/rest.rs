@@ -33,9 +33,9 @@ const MAX_PAGES: u32 = 10;
 /// The documented quota (docs-new "Rate Limit", VIP 0): a weight pool of 2,000 per 30 s per
 /// UID for futures endpoints and 2,000 per 30 s per IP for public ones, each window fixed and
 /// starting at the first request. Every request spends its documented weight here (the
-/// `weight` passed to [`Rest`]'s calls, one token each), so both pools are metered in weight.
-/// The shared limiter is a token bucket whose burst equals its rate, which can pass twice the
-/// rate within one window; each pool is therefore given half its documented weight.
+/// `weight` passed to [`Rest`]'s calls), so both pools are metered in weight. The shared
+/// limiter counts over a rolling window, which no fixed window can exceed: the documented
+/// figures are used as they are.
 pub const FUTURES_POOL: u32 = 2_000;
 pub const PUBLIC_POOL: u32 = 2_000;
 pub const POOL_WINDOW: Duration = Duration::from_secs(30);
@@ -43,13 +43,13 @@ pub const POOL_WINDOW: Duration = Duration::from_secs(30);
 pub fn limit_policy() -> LimitPolicy {
     LimitPolicy {
         ip: Rate {
-            count: PUBLIC_POOL / 2,
+            count: PUBLIC_POOL,
             period: POOL_WINDOW,
         },
         buckets: vec![(
             "futures",
             Rate {
-                count: FUTURES_POOL / 2,
+                count: FUTURES_POOL,
                 period: POOL_WINDOW,
             },
         )],
@@ -157,21 +157,10 @@ impl Rest {
         weight: u32,
     ) -> Result<RawResponse, VenueError> {
         let bucket = if signed { "futures" } else { "public" };
-        let key = if signed {
-            crate::venue::http::Signer::key_id(self.signer.as_ref())
-        } else {
-            "public"
-        };
-        // While the venue has us on hold nothing waits for tokens: the client refuses at once.
-        if let Some(remaining) = self.client.limiter().open_for() {
-            return Err(VenueError::CircuitOpen { remaining });
-        }
-        // The client takes one token itself; the rest of the weight is taken here first.
-        for _ in 1..weight.max(1) {
-            self.client.limiter().acquire(key, bucket).await;
-        }
         let signer = signed.then(|| self.signer.as_ref() as &dyn crate::venue::http::Signer);
-        self.client.send(req, bucket, signer).await
+        self.client
+            .send_weighted(req, bucket, weight.max(1), signer)
+            .await
     }
 
     async fn call<T: DeserializeOwned>(

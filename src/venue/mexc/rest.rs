@@ -32,13 +32,13 @@ const MAX_PAGES: usize = 10;
 
 /// MEXC's documented limits (contract API v1, "Access restrictions"): 20 requests per 2 s per
 /// endpoint for most public and private endpoints, `contract/detail` 1 per 5 s, `submit_batch`
-/// 1 per 2 s. The shared limiter is a token bucket whose burst equals its count, which can
-/// pass up to twice the count within one period; every rate is therefore set to under half
-/// of the documented window (9 per 2 s passes at most 18 in any 2 s), and the single-request
-/// windows are spaced out by half a second more than documented.
+/// 1 per 2 s. The shared limiter counts over a rolling window, each slot until one window after
+/// its answer, so no window the venue counts can exceed these figures.
 pub fn limit_policy() -> LimitPolicy {
+    // The limiter counts over a rolling window (each slot until one window after its
+    // answer), so the documented figures are used as they are.
     let per_2s = Rate {
-        count: 9,
+        count: 20,
         period: Duration::from_secs(2),
     };
     let mut buckets: Vec<(&'static str, Rate)> = ENDPOINTS.iter().map(|e| (*e, per_2s)).collect();
@@ -46,14 +46,14 @@ pub fn limit_policy() -> LimitPolicy {
         "contract/detail",
         Rate {
             count: 1,
-            period: Duration::from_millis(5500),
+            period: Duration::from_secs(5),
         },
     ));
     buckets.push((
         "order/submit_batch",
         Rate {
             count: 1,
-            period: Duration::from_millis(2500),
+            period: Duration::from_secs(2),
         },
     ));
     LimitPolicy {

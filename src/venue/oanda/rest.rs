@@ -33,14 +33,14 @@ pub const STREAM_HOSTS: Endpoints = Endpoints {
 /// OANDA's documented limits (Development Guide, Best Practices): 120 requests per second
 /// per token on REST ("about 100 requests/s per persistent connection" recommended), 2 new
 /// connections per second, HTTP 429 on excess; no per-endpoint limits and no quota headers.
-/// The shared limiter is a token bucket whose burst equals its rate, which can pass twice the
-/// rate within one rolling second, so the rate is half the recommended per-connection figure.
+/// The shared limiter counts over a rolling second (each slot until a second after its
+/// answer), so the recommended per-connection figure is used as it is.
 /// New connections are not metered here: the REST client keeps one pool alive, and the two
 /// streams reconnect with backoff of at least half a second each.
 pub fn limit_policy() -> LimitPolicy {
     LimitPolicy {
-        ip: Rate::per_second(50),
-        buckets: vec![("orders", Rate::per_second(50))],
+        ip: Rate::per_second(100),
+        buckets: vec![("orders", Rate::per_second(100))],
         ..LimitPolicy::default()
     }
 }

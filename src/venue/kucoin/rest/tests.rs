@@ -72,12 +72,12 @@ fn http_401_names_the_auth_code() {
 }
 
 #[test]
-fn the_documented_pools_at_half_for_the_token_bucket() {
+fn the_documented_pools_as_documented() {
     let p = limit_policy();
     assert_eq!(
         p.ip,
         Rate {
-            count: 1000,
+            count: 2000,
             period: Duration::from_secs(30)
         }
     );
@@ -86,7 +86,7 @@ fn the_documented_pools_at_half_for_the_token_bucket() {
         vec![(
             "futures",
             Rate {
-                count: 1000,
+                count: 2000,
                 period: Duration::from_secs(30)
             }
         )]

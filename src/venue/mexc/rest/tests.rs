@@ -76,20 +76,17 @@ fn buckets_are_endpoint_templates() {
 }
 
 #[test]
-fn limits_stay_under_the_documented_windows() {
+fn limits_are_the_documented_windows() {
     let p = limit_policy();
     for (name, rate) in &p.buckets {
-        // A token bucket passes at most 2 × count in one period.
-        let per_window = match *name {
+        // The limiter's windows are exact: the documented figures, no more and no less.
+        let (secs, count) = match *name {
             "contract/detail" => (5, 1),
             "order/submit_batch" => (2, 1),
             _ => (2, 20),
         };
-        assert!(rate.period >= Duration::from_secs(per_window.0), "{name}");
-        assert!(
-            rate.count * 2 <= per_window.1.max(1) || rate.count == 1,
-            "{name}: {rate:?}"
-        );
+        assert_eq!(rate.period, Duration::from_secs(secs), "{name}");
+        assert_eq!(rate.count, count, "{name}: {rate:?}");
     }
     assert!(p.buckets.iter().any(|(n, _)| *n == "order/create"));
 }

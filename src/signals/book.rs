@@ -152,6 +152,20 @@ impl SignalBook {
         })
     }
 
+    /// Sets several symbols in one write (a group of webhook signals), in order: a later
+    /// signal for the same symbol wins.
+    pub fn apply_all(&self, signals: Vec<Signal>) -> Result<bool, StateError> {
+        self.mutate(|all| {
+            let mut changed = false;
+            for signal in signals {
+                let entry = all.entry(signal.source.clone()).or_default();
+                changed |= entry.get(&signal.symbol) != Some(&signal);
+                entry.insert(signal.symbol.clone(), signal);
+            }
+            changed
+        })
+    }
+
     /// Forgets a source removed from the config: all its symbols count as depth 0.
     pub fn remove_source(&self, source: &str) -> Result<bool, StateError> {
         self.mutate(|all| all.remove(source).is_some())

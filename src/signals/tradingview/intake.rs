@@ -306,6 +306,12 @@ impl Intake {
     fn queued(&self) -> usize {
         self.lock().queue.len()
     }
+
+    /// How many signals (in arrival order) may have their answer.
+    #[cfg(test)]
+    fn answerable(&self) -> u64 {
+        self.lock().settled_below
+    }
 }
 
 fn to_signal(source: &str, symbol: &str, state: &SymbolState) -> Option<Signal> {
@@ -434,8 +440,8 @@ mod tests {
         assert_eq!(text.lines().count(), 1);
     }
 
-    /// A write hook whose first call waits at a gate until the test opens it; later calls
-    /// answer `later` (a failure, or success). Records each group's size.
+    /// A write hook that holds every group's write at a gate until the test opens it; the
+    /// write then fails when `fail_later` and it is not the first. Records each group's size.
     struct Gate {
         entered: std::sync::mpsc::Receiver<()>,
         open: std::sync::mpsc::Sender<()>,
@@ -454,12 +460,9 @@ mod tests {
                 seen.push(size);
                 seen.len() == 1
             };
-            if first {
-                entered_tx.send(()).unwrap();
-                open_rx.lock().unwrap().recv().unwrap();
-                return Ok(());
-            }
-            if fail_later {
+            entered_tx.send(()).unwrap();
+            open_rx.lock().unwrap().recv().unwrap();
+            if fail_later && !first {
                 return Err(std::io::Error::other("disk full"));
             }
             Ok(())
@@ -472,8 +475,9 @@ mod tests {
     }
 
     /// Sends `first` and holds its write at the gate, then sends `rest` concurrently and waits
-    /// until they are all queued behind it; returns each signal's answer (first, then rest in
-    /// the order their threads were started) once the gate opens.
+    /// until they are all queued behind it; then lets the first write through and holds the
+    /// second (the group of `rest`). Checks at each step that no signal whose group is not
+    /// yet written is answered. Returns each signal's answer (first, then rest in order).
     fn group_behind_a_held_write(
         intake: &Arc<Intake>,
         book: &Arc<SignalBook>,
@@ -501,10 +505,15 @@ mod tests {
         while intake.queued() < n {
             std::thread::yield_now();
         }
-        // Everything is decided and queued behind the held write: nobody may have an answer.
-        assert!(
-            done.try_recv().is_err(),
-            "a signal was answered before its group was written"
+        assert_eq!(intake.answerable(), 0, "answers released before any write");
+        assert!(done.try_recv().is_err(), "answered before its group was written");
+        gate.open.send(()).unwrap();
+        // The second group is at its write: only the first signal may be answered.
+        gate.entered.recv().unwrap();
+        assert_eq!(
+            intake.answerable(),
+            1,
+            "answers of a group released before its write"
         );
         gate.open.send(()).unwrap();
         for t in threads {

@@ -16,6 +16,8 @@ pub struct SignalBook {
     path: PathBuf,
     signals: Mutex<SignalSnapshot>,
     revision: watch::Sender<u64>,
+    /// Held while the file is written (see `writing`).
+    write: Mutex<()>,
     /// When each polled source last answered well; kept in memory only, so unknown after a
     /// restart until the next good poll.
     heard: Mutex<BTreeMap<String, DateTime<Utc>>>,
@@ -48,6 +50,7 @@ impl SignalBook {
             path,
             signals: Mutex::new(signals),
             revision,
+            write: Mutex::new(()),
             heard: Mutex::new(BTreeMap::new()),
         })
     }
@@ -152,18 +155,28 @@ impl SignalBook {
         })
     }
 
-    /// Sets several symbols in one write (a group of webhook signals), in order: a later
-    /// signal for the same symbol wins.
-    pub fn apply_all(&self, signals: Vec<Signal>) -> Result<bool, StateError> {
-        self.mutate(|all| {
+    /// Sets several symbols (a group of webhook signals) in order: a later signal for the same
+    /// symbol wins. For signals already durable elsewhere (the webhook journal, which restores
+    /// the book at start): the change is visible and ticks before the file is written, so a
+    /// cycle starts without waiting for the book's fsyncs. Returns once the file is written.
+    pub fn apply_journaled(&self, signals: Vec<Signal>) -> Result<bool, StateError> {
+        let _writing = self.writing();
+        {
+            let mut guard = self.lock();
             let mut changed = false;
             for signal in signals {
-                let entry = all.entry(signal.source.clone()).or_default();
+                let entry = guard.entry(signal.source.clone()).or_default();
                 changed |= entry.get(&signal.symbol) != Some(&signal);
                 entry.insert(signal.symbol.clone(), signal);
             }
-            changed
-        })
+            if !changed {
+                return Ok(false);
+            }
+        }
+        self.revision.send_modify(|r| *r += 1);
+        let next = self.snapshot();
+        atomic_write_json(&self.path, &next)?;
+        Ok(true)
     }
 
     /// Forgets a source removed from the config: all its symbols count as depth 0.
@@ -174,6 +187,7 @@ impl SignalBook {
     /// Applies `f` and persists before returning, so a caller that gets `Ok` knows the
     /// change survives a crash.
     fn mutate(&self, f: impl FnOnce(&mut SignalSnapshot) -> bool) -> Result<bool, StateError> {
+        let _writing = self.writing();
         let mut guard = self.lock();
         let mut next = guard.clone();
         if !f(&mut next) {
@@ -184,6 +198,12 @@ impl SignalBook {
         drop(guard);
         self.revision.send_modify(|r| *r += 1);
         Ok(true)
+    }
+
+    /// Serialises writes of the file, so that the newest snapshot is the one written last.
+    /// Taken before the signals' lock.
+    fn writing(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.write.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, SignalSnapshot> {
@@ -233,6 +253,23 @@ mod tests {
         assert!(book.apply(s.clone()).unwrap());
         assert!(!book.apply(s).unwrap());
         assert_eq!(*rx.borrow(), 1);
+    }
+
+    #[test]
+    fn a_journaled_group_ticks_once_and_persists_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let book = SignalBook::open(dir.path()).unwrap();
+        let rx = book.subscribe();
+        let group = vec![
+            sig("tv", "BTCUSDT", dec!(0.1)),
+            sig("tv", "ETHUSDT", dec!(0.2)),
+            sig("tv", "BTCUSDT", dec!(0.3)),
+        ];
+        assert!(book.apply_journaled(group).unwrap());
+        assert_eq!(*rx.borrow(), 1);
+        let reopened = SignalBook::open(dir.path()).unwrap().snapshot();
+        assert_eq!(reopened["tv"]["BTCUSDT"].depth, dec!(0.3));
+        assert_eq!(reopened["tv"]["ETHUSDT"].depth, dec!(0.2));
     }
 
     #[test]

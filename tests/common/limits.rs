@@ -54,12 +54,12 @@ pub struct Quota {
 
 /// Sliding-window logs of every scope a loopback has seen. Off until `enforce(true)`: suites
 /// that are not about limits keep their old pacing.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Windows {
     inner: Mutex<Inner>,
 }
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Inner {
     enforce: bool,
     logs: HashMap<String, VecDeque<(Instant, u32)>>,
@@ -67,6 +67,11 @@ struct Inner {
     refused: Vec<(String, Instant)>,
     /// Admitted units per scope and their times, for "at most N in any window" checks.
     admitted: HashMap<String, Vec<Instant>>,
+    /// The limits order placements counted against, with the placements admitted under each
+    /// (the benchmark's limit-aware floor).
+    placed: HashMap<String, (Limit, u32)>,
+    /// Order placements admitted.
+    placements: u32,
 }
 
 impl Windows {
@@ -135,6 +140,26 @@ impl Windows {
                 .extend(std::iter::repeat_n(now, limit.cost as usize));
         }
         Ok(quotas)
+    }
+
+    /// An admitted request placed orders under `limits`.
+    pub fn placed(&self, limits: &[Limit]) {
+        let mut inner = self.lock();
+        inner.placements += 1;
+        for limit in limits {
+            inner
+                .placed
+                .entry(limit.scope.clone())
+                .or_insert_with(|| (limit.clone(), 0))
+                .1 += limit.cost;
+        }
+    }
+
+    /// The order placements admitted, and per scope the limit they counted against and the
+    /// units they spent there.
+    pub fn placement_limits(&self) -> (u32, Vec<(Limit, u32)>) {
+        let inner = self.lock();
+        (inner.placements, inner.placed.values().cloned().collect())
     }
 
     /// Refusals so far, by scope.

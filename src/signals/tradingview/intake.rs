@@ -200,10 +200,7 @@ impl Intake {
                 };
             }
             if inner.writing {
-                inner = self
-                    .settled
-                    .wait(inner)
-                    .unwrap_or_else(|p| p.into_inner());
+                inner = self.settled.wait(inner).unwrap_or_else(|p| p.into_inner());
                 continue;
             }
             // Nobody is writing and this signal is still queued: write the queue as one group.
@@ -276,7 +273,7 @@ impl Intake {
         }
         let signals: Vec<Signal> = group.iter().filter_map(|q| q.signal.clone()).collect();
         if !signals.is_empty() {
-            book.apply_all(signals)
+            book.apply_journaled(signals)
                 .map_err(|e| IntakeError::Book(Arc::new(e)))?;
         }
         let Writer { journal, durable } = writer;
@@ -506,7 +503,10 @@ mod tests {
             std::thread::yield_now();
         }
         assert_eq!(intake.answerable(), 0, "answers released before any write");
-        assert!(done.try_recv().is_err(), "answered before its group was written");
+        assert!(
+            done.try_recv().is_err(),
+            "answered before its group was written"
+        );
         gate.open.send(()).unwrap();
         // The second group is at its write: only the first signal may be answered.
         gate.entered.recv().unwrap();

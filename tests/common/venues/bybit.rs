@@ -74,8 +74,19 @@ const INSTRUMENTS: [Inst; 4] = [
     inst("BTCUSD", "inverse", "BTC", ["0.50", "1", "1", "200000", ""]),
 ];
 
+/// The benchmark's many symbols (`BENCH<n>USDT`, any that has a mark): linear, like SOL.
+const BENCH_INSTRUMENT: Inst = inst(
+    "BENCH",
+    "linear",
+    "USDT",
+    ["0.001", "0.1", "0.1", "100000.0", "5"],
+);
+
 fn instrument(symbol: &str) -> Option<&'static Inst> {
-    INSTRUMENTS.iter().find(|i| i.symbol == symbol)
+    INSTRUMENTS.iter().find(|i| i.symbol == symbol).or_else(|| {
+        (symbol.starts_with(BENCH_INSTRUMENT.symbol) && symbol.ends_with("USDT"))
+            .then_some(&BENCH_INSTRUMENT)
+    })
 }
 
 /// The quantity step of `symbol`.
@@ -378,13 +389,14 @@ fn get(s: &Shared, path: &str, q: &HashMap<String, String>) -> Response {
     match path {
         "/v5/market/instruments-info" => {
             let marks = s.ex.lock().marks.clone();
-            let list: Vec<Value> = INSTRUMENTS
-                .iter()
-                .filter(|i| i.category == category && Some(i.symbol) == p(q, "symbol"))
-                .filter(|i| marks.contains_key(i.symbol))
+            let symbol = p(q, "symbol").unwrap_or("");
+            let list: Vec<Value> = instrument(symbol)
+                .into_iter()
+                .filter(|i| i.category == category)
+                .filter(|_| marks.contains_key(symbol))
                 .map(|i| {
                     json!({
-                        "symbol": i.symbol, "contractType": if i.category == "linear" { "LinearPerpetual" } else { "InversePerpetual" },
+                        "symbol": symbol, "contractType": if i.category == "linear" { "LinearPerpetual" } else { "InversePerpetual" },
                         "status": "Trading", "settleCoin": i.settle, "priceScale": "2",
                         "leverageFilter": {"minLeverage": "1", "maxLeverage": "100.00", "leverageStep": "0.01"},
                         "priceFilter": {"minPrice": "0.10", "maxPrice": "1999999.80", "tickSize": i.tick},

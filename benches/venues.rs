@@ -112,8 +112,7 @@ fn config(
     let engine = json!({
         "accounts": accounts,
         "sources": sources,
-        "cycle": {"debounce_ms": 0},
-        "logging": {"level": "warn"}
+        "cycle": {"debounce_ms": 0}
     });
     let mut files: Vec<(&str, String)> = vec![
         ("engine.json", engine.to_string()),
@@ -135,7 +134,11 @@ fn config(
 }
 
 fn start_daemon(cfg: &tempfile::TempDir, state: &tempfile::TempDir) -> Daemon {
-    Daemon::start_with_env(cfg.path(), state.path(), &[("RUST_LOG", "warn")])
+    Daemon::start_with_env(
+        cfg.path(),
+        state.path(),
+        &[("RUST_LOG", "warn,trade_engine::cli::run=info")],
+    )
 }
 
 /// Waits until every account is `ok` and a cycle has completed.
@@ -620,9 +623,131 @@ fn main() {
     }
     std::fs::write(&a.out, serde_json::to_string_pretty(&report).expect("json"))
         .expect("write JSON");
+    let table = markdown(&report);
+    let md = a.out.with_extension("md");
+    std::fs::write(&md, &table).expect("write table");
+    println!("\n{table}");
     println!(
-        "written to {} ({} s)",
+        "written to {} and {} ({} s)",
         a.out.display(),
+        md.display(),
         started.elapsed().as_secs()
     );
+}
+
+/// The figures against their goals as a Markdown table (pasted into docs/benchmarks.md).
+fn markdown(r: &Value) -> String {
+    let f = |v: &Value, unit: &str| match v {
+        Value::Null => "not reached".to_string(),
+        v => format!("{v}{unit}"),
+    };
+    let verdict = |ok: Option<bool>| if ok == Some(true) { "met" } else { "missed" };
+    let m = &r["main"];
+    let mut out = format!(
+        "| measure ({} accounts × {} symbols, latency {} ms) | figure | goal | |\n| --- | --- | --- | --- |\n",
+        m["accounts"], m["symbols"], r["latency_ms"]
+    );
+    let mut row = |what: String, figure: String, goal: &str, ok: Option<bool>| {
+        let v = if goal == "—" { "" } else { verdict(ok) };
+        out.push_str(&format!("| {what} | {figure} | {goal} | {v} |\n"));
+    };
+    row(
+        "signal → all positions at target".into(),
+        format!(
+            "{} (floor {} s)",
+            f(&m["signal_to_target_s"], " s"),
+            m["floor_s"]
+        ),
+        "—",
+        None,
+    );
+    row(
+        "ratio to the floor".into(),
+        f(&m["ratio"], ""),
+        "≤ 1.2",
+        m["ratio"].as_f64().map(|x| x <= 1.2),
+    );
+    if let Some(venues) = m["venues"].as_object() {
+        for (kind, v) in venues {
+            row(
+                format!("{kind}: rate-limit refusals"),
+                format!("{}", v["refusals"]),
+                "0",
+                v["refusals"].as_u64().map(|n| n == 0),
+            );
+            row(
+                format!(
+                    "{kind}: requests after the signal ({} accounts, batch size {})",
+                    v["accounts"], v["batch_size"]
+                ),
+                format!(
+                    "{} ({} order requests; {} requests per order)",
+                    v["requests"],
+                    v["order_requests"],
+                    f(&v["requests_per_order"], "")
+                ),
+                "—",
+                None,
+            );
+        }
+    }
+    let w = &r["signal_to_wire_ms"];
+    row(
+        "signal-to-wire median (debounce 0)".into(),
+        format!("{} ms", w["median"]),
+        "≤ 2 ms",
+        w["median"].as_f64().map(|x| x <= 2.0),
+    );
+    row(
+        "signal-to-wire p99".into(),
+        format!("{} ms", w["p99"]),
+        "≤ 10 ms",
+        w["p99"].as_f64().map(|x| x <= 10.0),
+    );
+    row(
+        "webhook intake, 1 sender".into(),
+        format!("{}/s", r["intake_per_s"]["1"]),
+        "—",
+        None,
+    );
+    row(
+        "webhook intake, 8 senders".into(),
+        format!("{}/s", r["intake_per_s"]["8"]),
+        "≥ 5,000/s",
+        r["intake_per_s"]["8"].as_f64().map(|x| x >= 5000.0),
+    );
+    row(
+        "peak RSS (VmHWM)".into(),
+        f(&m["peak_rss_mib"], " MiB"),
+        "≤ 30 MB",
+        m["peak_rss_mib"].as_f64().map(|x| x * 1.048_576 <= 30.0),
+    );
+    row(
+        "idle CPU, streams connected".into(),
+        f(&m["idle_cpu_pct_of_one_core"], " % of one core"),
+        "≤ 1 %",
+        m["idle_cpu_pct_of_one_core"].as_f64().map(|x| x <= 1.0),
+    );
+    if let Some(scaling) = r["scaling"].as_array().filter(|s| !s.is_empty()) {
+        out.push_str("\n| scaling: accounts × symbols | signal → at target | floor | ratio | refusals |\n| --- | --- | --- | --- | --- |\n");
+        let mut points: Vec<&Value> = scaling.iter().collect();
+        points.push(m);
+        points.sort_by_key(|p| (p["accounts"].as_u64(), p["symbols"].as_u64()));
+        for p in points {
+            let refusals: u64 = p["venues"]
+                .as_object()
+                .map(|v| v.values().filter_map(|x| x["refusals"].as_u64()).sum())
+                .unwrap_or(0);
+            out.push_str(&format!(
+                "| {} × {} | {} | {} s | {} | {} |\n",
+                p["accounts"],
+                p["symbols"],
+                f(&p["signal_to_target_s"], " s"),
+                p["floor_s"],
+                f(&p["ratio"], ""),
+                refusals
+            ));
+        }
+    }
+    out
 }

@@ -155,28 +155,32 @@ impl SignalBook {
         })
     }
 
-    /// Sets several symbols (a group of webhook signals) in order: a later signal for the same
-    /// symbol wins. For signals already durable elsewhere (the webhook journal, which restores
-    /// the book at start): the change is visible and ticks before the file is written, so a
-    /// cycle starts without waiting for the book's fsyncs. Returns once the file is written.
-    pub fn apply_journaled(&self, signals: Vec<Signal>) -> Result<bool, StateError> {
-        let _writing = self.writing();
+    /// Sets several symbols (a group of webhook signals) in memory, in order: a later signal
+    /// for the same symbol wins; ticks when anything changed. Only for signals already durable
+    /// elsewhere (the webhook journal, which restores the book at start): the file is written
+    /// by `persist`, off the path from a signal to its cycle and to its sender's answer.
+    pub fn apply_journaled(&self, signals: Vec<Signal>) -> bool {
+        let mut changed = false;
         {
             let mut guard = self.lock();
-            let mut changed = false;
             for signal in signals {
                 let entry = guard.entry(signal.source.clone()).or_default();
                 changed |= entry.get(&signal.symbol) != Some(&signal);
                 entry.insert(signal.symbol.clone(), signal);
             }
-            if !changed {
-                return Ok(false);
-            }
         }
-        self.revision.send_modify(|r| *r += 1);
-        let next = self.snapshot();
-        atomic_write_json(&self.path, &next)?;
-        Ok(true)
+        if changed {
+            self.revision.send_modify(|r| *r += 1);
+        }
+        changed
+    }
+
+    /// Writes the book as it is now (after `apply_journaled`). A failed write is repaired by
+    /// the next one, which writes everything.
+    pub fn persist(&self) -> Result<(), StateError> {
+        let _writing = self.writing();
+        let now = self.snapshot();
+        atomic_write_json(&self.path, &now)
     }
 
     /// Forgets a source removed from the config: all its symbols count as depth 0.
@@ -265,8 +269,9 @@ mod tests {
             sig("tv", "ETHUSDT", dec!(0.2)),
             sig("tv", "BTCUSDT", dec!(0.3)),
         ];
-        assert!(book.apply_journaled(group).unwrap());
+        assert!(book.apply_journaled(group));
         assert_eq!(*rx.borrow(), 1);
+        book.persist().unwrap();
         let reopened = SignalBook::open(dir.path()).unwrap().snapshot();
         assert_eq!(reopened["tv"]["BTCUSDT"].depth, dec!(0.3));
         assert_eq!(reopened["tv"]["ETHUSDT"].depth, dec!(0.2));

@@ -3,10 +3,12 @@
 //!
 //! Group commit: signals arriving while a write is under way are decided (in arrival order)
 //! and queued; the next write takes the whole queue in one journal append with one fsync and
-//! one signal-book write. Every sender is answered only once the group holding its signal is
-//! durable, so concurrency raises throughput without weakening "200 means stored". When a
-//! group's journal write fails, its signals and every signal decided after them (on top of
-//! their state) are refused, and the intake falls back to what is on disk.
+//! one signal-book update. Every sender is answered only once the group holding its signal is
+//! in the journal on disk, so concurrency raises throughput without weakening "200 means
+//! stored". The book's file is written once per group after the answers: the journal is what
+//! makes a signal durable (it rebuilds the book at start). When a group's journal write fails,
+//! its signals and every signal decided after them (on top of their state) are refused, and
+//! the intake falls back to what is on disk.
 
 use super::journal::{Received, Record, WebhookJournal};
 use super::payload::Incoming;
@@ -24,8 +26,6 @@ use thiserror::Error;
 pub enum IntakeError {
     #[error("cannot journal the signal (nothing changed): {0}")]
     Journal(#[source] Arc<StateError>),
-    #[error("the signal is journaled but the signal book could not be written (a restart applies it): {0}")]
-    Book(#[source] Arc<StateError>),
 }
 
 /// What the sender is told.
@@ -212,9 +212,9 @@ impl Intake {
             inner = self.lock();
             inner.writing = false;
             let mut settled_below = group.last().map_or(ticket, |q| q.ticket) + 1;
-            match written {
-                Ok(()) => {}
-                Err(e @ IntakeError::Journal(_)) => {
+            let book_changed = match written {
+                Ok(changed) => changed,
+                Err(e) => {
                     // Nothing of the group is stored, and the signals queued meanwhile were
                     // decided on top of it: refuse them all and go back to what is on disk.
                     let later = std::mem::take(&mut inner.queue);
@@ -223,32 +223,36 @@ impl Intake {
                     }
                     settled_below = inner.next_ticket;
                     inner.states = writer.durable.clone();
+                    false
                 }
-                Err(e @ IntakeError::Book(_)) => {
-                    // Journaled, so a restart applies it; the sender still learns of the failure.
-                    for q in &group {
-                        inner.refused.insert(q.ticket, e.clone());
-                    }
-                }
-            }
+            };
             inner.settled_below = settled_below;
+            drop(inner);
             drop(writer);
             self.settled.notify_all();
+            if book_changed {
+                // The group is durable in the journal (a restart rebuilds the book from it), so
+                // the book's file is written after the answers, overlapping the next group.
+                if let Err(e) = book.persist() {
+                    tracing::error!(source = %self.source, error = %e, "cannot write the signal book; the webhook journal holds the signals");
+                }
+            }
+            inner = self.lock();
         }
     }
 
-    /// Writes one group: journal (one append, one fsync), then the book (one write), then
-    /// compaction when due.
+    /// Writes one group: journal (one append, one fsync), then the book in memory (its file is
+    /// written by the caller), then compaction when due. Returns whether the book changed.
     fn commit(
         &self,
         writer: &mut Writer,
         group: &[Queued],
         book: &SignalBook,
-    ) -> Result<(), IntakeError> {
+    ) -> Result<bool, IntakeError> {
         let records: Vec<&Record> = group.iter().filter_map(|q| q.record.as_ref()).collect();
         let Some(newest) = records.last().map(|r| r.at) else {
             // Only duplicates: what they duplicate was settled before them.
-            return Ok(());
+            return Ok(false);
         };
         #[cfg(test)]
         {
@@ -272,16 +276,13 @@ impl Intake {
                 .insert(record.symbol.clone(), record.state.clone());
         }
         let signals: Vec<Signal> = group.iter().filter_map(|q| q.signal.clone()).collect();
-        if !signals.is_empty() {
-            book.apply_journaled(signals)
-                .map_err(|e| IntakeError::Book(Arc::new(e)))?;
-        }
+        let changed = !signals.is_empty() && book.apply_journaled(signals);
         let Writer { journal, durable } = writer;
         if let Err(e) = journal.maybe_compact(durable, newest) {
             // The journal still holds everything; compaction is retried on the next group.
             tracing::error!(source = %self.source, error = %e, "cannot compact the webhook journal");
         }
-        Ok(())
+        Ok(changed)
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {

@@ -95,6 +95,7 @@ fn account_name(i: usize, lp: &dyn Loopback) -> String {
 
 fn config(
     venues: &[Box<dyn Loopback>],
+    debounce_ms: u64,
     sources: Value,
     weights: Value,
     extra: &[(&str, String)],
@@ -112,7 +113,7 @@ fn config(
     let engine = json!({
         "accounts": accounts,
         "sources": sources,
-        "cycle": {"debounce_ms": 0}
+        "cycle": {"debounce_ms": debounce_ms}
     });
     let mut files: Vec<(&str, String)> = vec![
         ("engine.json", engine.to_string()),
@@ -225,6 +226,7 @@ fn converge(
     let lps = start_venues(accounts, symbols, latency);
     let cfg = config(
         &lps,
+        0,
         json!([{"name": "manual", "kind": "file", "path": "signals/manual.json"}]),
         file_weights(symbols),
         &[("signals/manual.json", signals_file(symbols, "0"))],
@@ -418,7 +420,8 @@ fn webhooks(samples: usize, requests: usize) -> Webhooks {
         .map(|i| (format!("I{i}USDT"), json!(bench_symbol(1))))
         .collect();
     let mapping = json!({"intake": mapping}).to_string();
-    let cfg = config(&lps, sources, weights, &[("asset_mapping.json", mapping)]);
+    let files = [("asset_mapping.json", mapping)];
+    let cfg = config(&lps, 0, sources.clone(), weights.clone(), &files);
     let state = tempfile::tempdir().expect("state dir");
     let d = start_daemon(&cfg, &state);
     wait_ready(&d, 1);
@@ -456,12 +459,27 @@ fn webhooks(samples: usize, requests: usize) -> Webhooks {
                 tokio::time::sleep(Duration::from_micros(500)).await;
             };
             out.push(at.saturating_duration_since(sent));
+            if std::env::var_os("BENCH_TRACE").is_some() && i + 1 == samples {
+                // What the daemon asked the venue between the webhook and its order.
+                for r in &ex.lock().requests[seen..] {
+                    let t = r.at.saturating_duration_since(sent).as_secs_f64() * 1e3;
+                    println!("  {t:8.2} ms {} {}", r.method, r.path_and_query);
+                }
+            }
             // Let the cycle finish before the next sample.
-            tokio::time::sleep(Duration::from_millis(150)).await;
+            tokio::time::sleep(Duration::from_millis(gap_ms())).await;
         }
         out
     });
     wire.sort();
+    d.stop();
+    // Intake on a daemon with the shipped debounce (100 ms), as it runs in production: the
+    // signals change no target, but each would otherwise start a cycle of its own.
+    let cfg = config(&lps, 100, sources, weights, &files);
+    let state = tempfile::tempdir().expect("state dir");
+    let d = start_daemon(&cfg, &state);
+    wait_ready(&d, 1);
+    let base = d.url("");
     let mut intake = Vec::new();
     for senders in [1usize, 8] {
         let (elapsed, n) = runtime.block_on(intake_run(base.clone(), requests, senders));
@@ -750,4 +768,14 @@ fn markdown(r: &Value) -> String {
         }
     }
     out
+}
+
+/// Pause between signal-to-wire samples, so that each sample's cycle has finished.
+fn gap_ms() -> u64 {
+    std::env::var("BENCH_GAP_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        // Faster than the daemon's order pacing for one account (today 5 per second on
+        // Bybit) would measure the pacing, not the path.
+        .unwrap_or(300)
 }

@@ -601,7 +601,7 @@ fn main() {
             rss as f64 / 1024.0
         );
     }
-    let hooks = webhooks(100, 2000);
+    let hooks = webhooks(60, 2000);
     println!(
         "signal-to-wire (debounce 0): median {:.2} ms, p99 {:.2} ms (n = {})",
         hooks.wire_median_ms, hooks.wire_p99_ms, hooks.wire_samples
@@ -775,7 +775,8 @@ fn gap_ms() -> u64 {
     std::env::var("BENCH_GAP_MS")
         .ok()
         .and_then(|v| v.parse().ok())
-        // Faster than the daemon's order pacing for one account (today 5 per second on
-        // Bybit) would measure the pacing, not the path.
-        .unwrap_or(300)
+        // Samples faster than the daemon's own request pacing for one account (its Bybit
+        // buckets, 2026-12) measure the pacing, not the path: at 150 or 300 ms apart the
+        // order waited for a later cycle.
+        .unwrap_or(1000)
 }

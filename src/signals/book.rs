@@ -18,6 +18,8 @@ pub struct SignalBook {
     revision: watch::Sender<u64>,
     /// Held while the file is written (see `writing`).
     write: Mutex<()>,
+    /// The book changed since its file was last written by `persist`.
+    dirty: std::sync::atomic::AtomicBool,
     /// When each polled source last answered well; kept in memory only, so unknown after a
     /// restart until the next good poll.
     heard: Mutex<BTreeMap<String, DateTime<Utc>>>,
@@ -51,6 +53,7 @@ impl SignalBook {
             signals: Mutex::new(signals),
             revision,
             write: Mutex::new(()),
+            dirty: std::sync::atomic::AtomicBool::new(false),
             heard: Mutex::new(BTreeMap::new()),
         })
     }
@@ -175,12 +178,26 @@ impl SignalBook {
         changed
     }
 
-    /// Writes the book as it is now (after `apply_journaled`). A failed write is repaired by
-    /// the next one, which writes everything.
+    /// Writes the book as it is now (after `apply_journaled`), unless a write is under way:
+    /// that writer then writes once more, so concurrent groups share one write. A failed write
+    /// is repaired by the next one, which writes everything.
     pub fn persist(&self) -> Result<(), StateError> {
-        let _writing = self.writing();
-        let now = self.snapshot();
-        atomic_write_json(&self.path, &now)
+        use std::sync::atomic::Ordering::SeqCst;
+        self.dirty.store(true, SeqCst);
+        loop {
+            let _writing = match self.write.try_lock() {
+                Ok(guard) => guard,
+                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => return Ok(()),
+            };
+            if !self.dirty.swap(false, SeqCst) {
+                return Ok(());
+            }
+            if let Err(e) = atomic_write_json(&self.path, &self.snapshot()) {
+                self.dirty.store(true, SeqCst);
+                return Err(e);
+            }
+        }
     }
 
     /// Forgets a source removed from the config: all its symbols count as depth 0.

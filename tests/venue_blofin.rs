@@ -7,6 +7,7 @@
 mod common;
 
 use common::exchange::{Fault, MockExchange, Target};
+use common::limits::Limit;
 use common::venues::blofin::{BlofinServer, Cdn, KEY, PASSPHRASE, SECRET};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
@@ -147,41 +148,46 @@ async fn a_reset_after_sending_is_unknown_and_the_order_is_found_by_client_id() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_trading_limit_is_refused_with_429_typed_and_backed_off() {
+async fn the_trading_limit_is_kept_and_a_429_holds_only_the_trading_bucket() {
     let s = server();
     let (v, _dir) = venue(&s);
-    s.exchange.windows().enforce(true);
-    // Lookups are trading endpoints (30 per 10 s per user); the client's bucket bursts 30.
-    let mut refused = None;
-    for _ in 0..40 {
-        match v
-            .order_by_client_id("BTC-USDT", "teblofinrate0000000000000000001")
+    // Lookups are trading endpoints (30 per 10 s per user): 35 of them are paced, not refused.
+    for _ in 0..35 {
+        v.order_by_client_id("BTC-USDT", "teblofinrate0000000000000000001")
             .await
-        {
-            Ok(_) => {}
-            Err(e) => {
-                refused = Some(e);
-                break;
-            }
-        }
+            .expect("paced under the limit");
     }
-    let e = refused.expect("BloFin's limit was reached");
+    assert_eq!(s.exchange.windows().refusals(), Vec::<String>::new());
+    // Another process on the same key (or this one before a restart) used the window up.
+    let trade = format!("uid:{KEY}/trade");
+    let windows = s.exchange.windows();
+    windows.enforce(false);
+    let _ = windows.admit(&[Limit::new(trade.clone(), 30, Duration::from_secs(10)).cost(30)]);
+    windows.enforce(true);
+    let e = v
+        .order_by_client_id("BTC-USDT", "teblofinrate0000000000000000001")
+        .await
+        .expect_err("BloFin's limit was reached");
     match e {
         VenueError::RateLimited { retry_after } => {
             assert_eq!(
                 retry_after,
-                Duration::from_secs(60),
-                "no reset header: a minute"
+                Duration::from_secs(10),
+                "no reset header: the trading window"
             )
         }
         other => panic!("expected RateLimited, got {other:?}"),
     }
-    let refusals = s.exchange.windows().refusals();
-    assert_eq!(refusals, vec![format!("uid:{KEY}/trade")]);
+    assert_eq!(s.exchange.windows().refusals(), vec![trade]);
     let sent = s.exchange.requests().len();
-    let e = v.account_value().await.expect_err("held");
+    let e = v
+        .order_by_client_id("BTC-USDT", "teblofinrate0000000000000000001")
+        .await
+        .expect_err("held");
     assert!(matches!(e, VenueError::CircuitOpen { .. }), "{e:?}");
     assert_eq!(s.exchange.requests().len(), sent, "nothing sent while held");
+    // Reads outside the trading bucket still go: only the refused scope is held.
+    v.account_value().await.expect("the account is still read");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

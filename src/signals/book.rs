@@ -16,6 +16,10 @@ pub struct SignalBook {
     path: PathBuf,
     signals: Mutex<SignalSnapshot>,
     revision: watch::Sender<u64>,
+    /// Held while the file is written (see `writing`).
+    write: Mutex<()>,
+    /// The book changed since its file was last written by `persist`.
+    dirty: std::sync::atomic::AtomicBool,
     /// When each polled source last answered well; kept in memory only, so unknown after a
     /// restart until the next good poll.
     heard: Mutex<BTreeMap<String, DateTime<Utc>>>,
@@ -48,6 +52,8 @@ impl SignalBook {
             path,
             signals: Mutex::new(signals),
             revision,
+            write: Mutex::new(()),
+            dirty: std::sync::atomic::AtomicBool::new(false),
             heard: Mutex::new(BTreeMap::new()),
         })
     }
@@ -152,6 +158,48 @@ impl SignalBook {
         })
     }
 
+    /// Sets several symbols (a group of webhook signals) in memory, in order: a later signal
+    /// for the same symbol wins; ticks when anything changed. Only for signals already durable
+    /// elsewhere (the webhook journal, which restores the book at start): the file is written
+    /// by `persist`, off the path from a signal to its cycle and to its sender's answer.
+    pub fn apply_journaled(&self, signals: Vec<Signal>) -> bool {
+        let mut changed = false;
+        {
+            let mut guard = self.lock();
+            for signal in signals {
+                let entry = guard.entry(signal.source.clone()).or_default();
+                changed |= entry.get(&signal.symbol) != Some(&signal);
+                entry.insert(signal.symbol.clone(), signal);
+            }
+        }
+        if changed {
+            self.revision.send_modify(|r| *r += 1);
+        }
+        changed
+    }
+
+    /// Writes the book as it is now (after `apply_journaled`), unless a write is under way:
+    /// that writer then writes once more, so concurrent groups share one write. A failed write
+    /// is repaired by the next one, which writes everything.
+    pub fn persist(&self) -> Result<(), StateError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.dirty.store(true, SeqCst);
+        loop {
+            let _writing = match self.write.try_lock() {
+                Ok(guard) => guard,
+                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => return Ok(()),
+            };
+            if !self.dirty.swap(false, SeqCst) {
+                return Ok(());
+            }
+            if let Err(e) = atomic_write_json(&self.path, &self.snapshot()) {
+                self.dirty.store(true, SeqCst);
+                return Err(e);
+            }
+        }
+    }
+
     /// Forgets a source removed from the config: all its symbols count as depth 0.
     pub fn remove_source(&self, source: &str) -> Result<bool, StateError> {
         self.mutate(|all| all.remove(source).is_some())
@@ -160,6 +208,7 @@ impl SignalBook {
     /// Applies `f` and persists before returning, so a caller that gets `Ok` knows the
     /// change survives a crash.
     fn mutate(&self, f: impl FnOnce(&mut SignalSnapshot) -> bool) -> Result<bool, StateError> {
+        let _writing = self.writing();
         let mut guard = self.lock();
         let mut next = guard.clone();
         if !f(&mut next) {
@@ -170,6 +219,12 @@ impl SignalBook {
         drop(guard);
         self.revision.send_modify(|r| *r += 1);
         Ok(true)
+    }
+
+    /// Serialises writes of the file, so that the newest snapshot is the one written last.
+    /// Taken before the signals' lock.
+    fn writing(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.write.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, SignalSnapshot> {
@@ -219,6 +274,24 @@ mod tests {
         assert!(book.apply(s.clone()).unwrap());
         assert!(!book.apply(s).unwrap());
         assert_eq!(*rx.borrow(), 1);
+    }
+
+    #[test]
+    fn a_journaled_group_ticks_once_and_persists_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let book = SignalBook::open(dir.path()).unwrap();
+        let rx = book.subscribe();
+        let group = vec![
+            sig("tv", "BTCUSDT", dec!(0.1)),
+            sig("tv", "ETHUSDT", dec!(0.2)),
+            sig("tv", "BTCUSDT", dec!(0.3)),
+        ];
+        assert!(book.apply_journaled(group));
+        assert_eq!(*rx.borrow(), 1);
+        book.persist().unwrap();
+        let reopened = SignalBook::open(dir.path()).unwrap().snapshot();
+        assert_eq!(reopened["tv"]["BTCUSDT"].depth, dec!(0.3));
+        assert_eq!(reopened["tv"]["ETHUSDT"].depth, dec!(0.2));
     }
 
     #[test]

@@ -118,6 +118,8 @@ pub struct Recorded {
     /// The client id of an order placement (empty when it carried none); `None` for other
     /// requests.
     pub placement: Option<String>,
+    /// When it arrived (the benchmark's signal-to-wire).
+    pub at: std::time::Instant,
 }
 
 /// One execution, as the exchange's trade log has it.
@@ -170,6 +172,8 @@ pub struct State {
     pub fills: Vec<Fill>,
     /// The venue's documented rate limits as this server enforces them (off by default).
     pub windows: Arc<crate::common::limits::Windows>,
+    /// Every answer waits this long, as a venue's round trip would (zero by default).
+    pub latency: std::time::Duration,
 }
 
 #[derive(Clone)]
@@ -196,12 +200,18 @@ impl MockExchange {
             lots: BTreeMap::new(),
             fills: Vec::new(),
             windows: Arc::default(),
+            latency: std::time::Duration::ZERO,
         })))
     }
 
     /// The rate-limit windows (`enforce(true)` to refuse what the venue would refuse).
     pub fn windows(&self) -> Arc<crate::common::limits::Windows> {
         self.lock().windows.clone()
+    }
+
+    /// Makes every answer (REST, from the moment the request is read) wait `latency`.
+    pub fn set_latency(&self, latency: std::time::Duration) {
+        self.lock().latency = latency;
     }
 
     pub fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -236,6 +246,7 @@ impl MockExchange {
             body: body.into(),
             signature_ok,
             placement,
+            at: std::time::Instant::now(),
         });
     }
 

@@ -84,6 +84,11 @@ struct Inner {
     refused: Vec<(String, Instant)>,
     /// Admitted units per scope and their times, for "at most N in any window" checks.
     admitted: HashMap<String, Vec<Instant>>,
+    /// The limits order placements counted against, with the placements admitted under each
+    /// (the benchmark's limit-aware floor).
+    placed: HashMap<String, (Limit, u32)>,
+    /// Order placements admitted.
+    placements: u32,
 }
 
 impl Default for Inner {
@@ -94,6 +99,8 @@ impl Default for Inner {
             full_at: HashMap::new(),
             refused: Vec::new(),
             admitted: HashMap::new(),
+            placed: HashMap::new(),
+            placements: 0,
         }
     }
 }
@@ -207,6 +214,26 @@ impl Windows {
                 .extend(std::iter::repeat_n(now, limit.cost as usize));
         }
         Ok(quotas)
+    }
+
+    /// An admitted request placed orders under `limits`.
+    pub fn placed(&self, limits: &[Limit]) {
+        let mut inner = self.lock();
+        inner.placements += 1;
+        for limit in limits {
+            inner
+                .placed
+                .entry(limit.scope.clone())
+                .or_insert_with(|| (limit.clone(), 0))
+                .1 += limit.cost;
+        }
+    }
+
+    /// The order placements admitted, and per scope the limit they counted against and the
+    /// units they spent there.
+    pub fn placement_limits(&self) -> (u32, Vec<(Limit, u32)>) {
+        let inner = self.lock();
+        (inner.placements, inner.placed.values().cloned().collect())
     }
 
     /// Refusals so far, by scope.

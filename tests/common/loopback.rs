@@ -103,7 +103,23 @@ pub fn serve<W: Wire>(exchange: MockExchange, wire: Arc<W>) -> std::net::SocketA
     crate::common::exchange::serve_in_background(router)
 }
 
+/// Answers after the exchange's `latency` (the venue's round trip; the request takes effect
+/// at once, as it would at the venue half-way through).
 async fn handle<W: Wire>(
+    state: axum::extract::State<Arc<(MockExchange, Arc<W>)>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let arrived = tokio::time::Instant::now();
+    let latency = state.0 .0.lock().latency;
+    let answer = answer(state, method, uri, headers, body).await;
+    tokio::time::sleep_until(arrived + latency).await;
+    answer
+}
+
+async fn answer<W: Wire>(
     axum::extract::State(s): axum::extract::State<Arc<(MockExchange, Arc<W>)>>,
     method: Method,
     uri: Uri,
@@ -131,10 +147,14 @@ async fn handle<W: Wire>(
         refusal.is_none(),
         placement.clone(),
     );
-    let quotas = match ex.windows().admit(&wire.limits(&req)) {
+    let limits = wire.limits(&req);
+    let quotas = match ex.windows().admit(&limits) {
         Ok(quotas) => quotas,
         Err(exceeded) => return wire.limit_refusal(&exceeded),
     };
+    if placement.is_some() {
+        ex.windows().placed(&limits);
+    }
     if req.method == Method::GET {
         // Reading the position is when a held order reaches it (accepted, then booked).
         ex.release_held();

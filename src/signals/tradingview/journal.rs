@@ -121,14 +121,33 @@ impl WebhookJournal {
 
     /// Appends one record and waits until it is on disk.
     pub fn append(&mut self, record: &Record) -> Result<(), StateError> {
-        let mut line = serde_json::to_vec(record).map_err(|e| StateError::Corrupt {
-            file: self.path.clone(),
-            message: e.to_string(),
-        })?;
-        line.push(b'\n');
-        self.file.write_all(&line).map_err(io(&self.path))?;
-        self.file.sync_data().map_err(io(&self.path))?;
-        self.len += line.len() as u64;
+        self.append_all(&[record])
+    }
+
+    /// Appends records in one write and one fsync (a group commit): when this returns `Ok`
+    /// every one of them is on disk, in order.
+    pub fn append_all(&mut self, records: &[&Record]) -> Result<(), StateError> {
+        let mut text = Vec::with_capacity(256 * records.len());
+        for record in records {
+            serde_json::to_writer(&mut text, record).map_err(|e| StateError::Corrupt {
+                file: self.path.clone(),
+                message: e.to_string(),
+            })?;
+            text.push(b'\n');
+        }
+        let written = self
+            .file
+            .write_all(&text)
+            .and_then(|()| self.file.sync_data());
+        if let Err(e) = written {
+            // Part of the group may have reached the file; cut it off so that the next record
+            // does not land after a torn line (replay would skip both).
+            if self.file.set_len(self.len).is_err() {
+                tracing::error!(file = %self.path.display(), "cannot cut a failed write off the webhook journal");
+            }
+            return Err(io(&self.path)(e));
+        }
+        self.len += text.len() as u64;
         Ok(())
     }
 

@@ -34,9 +34,9 @@ impl Ctx<'_> {
     }
 }
 
-/// How long to hold every request after HTTP 429: BloFin sends no reset header and its IP
-/// windows are a minute and five minutes long.
-pub const RATE_LIMIT_PAUSE: Duration = Duration::from_secs(60);
+/// How long to hold the refused bucket after HTTP 429: BloFin sends no reset header; its
+/// trading window is 10 s (the IP windows, a minute and five, are kept by the limiter).
+pub const RATE_LIMIT_PAUSE: Duration = Duration::from_secs(10);
 
 /// How long BloFin's firewall suspends an IP (HTTP 403, "normally a 5-minute ban"); a CDN
 /// challenge page is held off as long.

@@ -10,7 +10,7 @@ use super::parse::{self, Ctx, FIREWALL_PAUSE, RATE_LIMIT_PAUSE};
 use crate::venue::common::Endpoints;
 use crate::venue::http::{
     encode_query, retry_after_header, snippet, Dialect, LimitPolicy, Limiter, PreparedRequest,
-    Rate, RestClient, RestConfig,
+    Rate, RestClient, RestConfig, Scope,
 };
 use crate::venue::VenueError;
 use reqwest::header::HeaderMap;
@@ -93,12 +93,25 @@ pub fn is_cdn_block(status: u16, headers: &HeaderMap, body: &str) -> bool {
 }
 
 impl Dialect for BlofinDialect {
+    /// A 429 holds the refused request's bucket (the key's trading bucket, or its reads), not
+    /// every request of the venue.
+    fn refusal_scope(&self, status: u16, _headers: &HeaderMap, _body: &str) -> Scope {
+        if status == 403 {
+            Scope::Host
+        } else {
+            Scope::Bucket
+        }
+    }
+
     fn rate_headers(&self, _headers: &HeaderMap) -> Option<(u64, Option<Duration>)> {
         None
     }
 
     fn classify(&self, status: u16, headers: &HeaderMap, body: &str) -> Option<VenueError> {
         if status == 429 {
+            // Held for the trading window (10 s), the one a client meets first; the limiter
+            // keeps this process under the IP windows, so a refusal of those can only follow a
+            // restart and is not repeated for long.
             return Some(VenueError::RateLimited {
                 // No reset header is documented; a `Retry-After`, if BloFin sends one, wins.
                 retry_after: retry_after_header(headers).unwrap_or(RATE_LIMIT_PAUSE),

@@ -75,6 +75,25 @@ pub fn start(exchange: MockExchange) -> BitmexServer {
             instruments.insert(symbol, row);
         }
     }
+    // The benchmark's many symbols (`BENCH<n>USDT`, any that has a mark): linear, like XBTUSDT.
+    let bench: Vec<String> = exchange
+        .lock()
+        .marks
+        .keys()
+        .filter(|s| s.starts_with("BENCH") && s.ends_with("USDT"))
+        .cloned()
+        .collect();
+    if let Some(model) = instruments.get("XBTUSDT").cloned() {
+        for symbol in bench {
+            let mut row = model.clone();
+            let root = symbol.trim_end_matches("USDT").to_string();
+            row["symbol"] = json!(symbol);
+            for field in ["rootSymbol", "underlying", "positionCurrency"] {
+                row[field] = json!(root);
+            }
+            instruments.insert(symbol, row);
+        }
+    }
     {
         let mut st = exchange.lock();
         for (symbol, row) in &instruments {

@@ -172,8 +172,19 @@ const INSTRUMENTS: &[Inst] = &[
     ),
 ];
 
+/// The benchmark's many symbols (`BENCH<n>USDT`, any that has a mark): linear, like SOL.
+const BENCH_INSTRUMENT: Inst = inst(
+    "BENCH",
+    "linear",
+    "USDT",
+    ["0.001", "0.1", "0.1", "100000.0", "5"],
+);
+
 fn instrument(symbol: &str) -> Option<&'static Inst> {
-    INSTRUMENTS.iter().find(|i| i.symbol == symbol)
+    INSTRUMENTS.iter().find(|i| i.symbol == symbol).or_else(|| {
+        (symbol.starts_with(BENCH_INSTRUMENT.symbol) && symbol.ends_with("USDT"))
+            .then_some(&BENCH_INSTRUMENT)
+    })
 }
 
 /// The quantity step of `symbol`.
@@ -584,14 +595,17 @@ fn get(s: &Shared, path: &str, q: &HashMap<String, String>) -> Response {
     match path {
         "/v5/market/instruments-info" => {
             let marks = s.ex.lock().marks.clone();
-            let list: Vec<Value> = INSTRUMENTS
-                .iter()
-                // Without a symbol, the whole category (one page: the loopback lists few).
-                .filter(|i| i.category == category && p(q, "symbol").is_none_or(|x| x == i.symbol))
-                .filter(|i| marks.contains_key(i.symbol))
-                .map(|i| {
+            // One symbol, or every listed symbol of the category (one page: the loopback
+            // lists few), benchmark instruments included.
+            let wanted = p(q, "symbol");
+            let list: Vec<Value> = marks
+                .keys()
+                .filter(|sym| wanted.is_none_or(|x| x == sym.as_str()))
+                .filter_map(|sym| instrument(sym).map(|i| (sym.clone(), i)))
+                .filter(|(_, i)| i.category == category)
+                .map(|(symbol, i)| {
                     json!({
-                        "symbol": i.symbol, "contractType": if i.category == "linear" { "LinearPerpetual" } else { "InversePerpetual" },
+                        "symbol": symbol, "contractType": if i.category == "linear" { "LinearPerpetual" } else { "InversePerpetual" },
                         "status": "Trading", "settleCoin": i.settle, "priceScale": "2",
                         "leverageFilter": {"minLeverage": "1", "maxLeverage": "100.00", "leverageStep": "0.01"},
                         "priceFilter": {"minPrice": "0.10", "maxPrice": "1999999.80", "tickSize": i.tick},

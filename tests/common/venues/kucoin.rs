@@ -295,10 +295,24 @@ fn weight(method: &Method, path: &str) -> u32 {
 
 impl Wire for Shared {
     fn placement(&self, req: &Request) -> Option<String> {
-        (req.method == Method::POST && req.path == "/api/v1/orders").then(|| {
-            let body = req.json().unwrap_or_default();
-            body["clientOid"].as_str().unwrap_or("").to_string()
-        })
+        if req.method != Method::POST {
+            return None;
+        }
+        let body = req.json().unwrap_or_default();
+        let cid = |v: &Value| v["clientOid"].as_str().unwrap_or("").to_string();
+        match req.path.as_str() {
+            "/api/v1/orders" => Some(cid(&body)),
+            // A batch is one placement of each of its ids (comma-joined, as the rig reads it).
+            "/api/v1/orders/multi" => Some(
+                body.as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(cid)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            _ => None,
+        }
     }
 
     fn refuse_signature(&self, req: &Request) -> Option<Response> {

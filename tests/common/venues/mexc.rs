@@ -243,7 +243,17 @@ impl Wire for Shared {
         let cid = |v: &Value| v["externalOid"].as_str().unwrap_or("").to_string();
         match req.path.as_str() {
             "/api/v1/private/order/create" => Some(cid(&req.json().unwrap_or_default())),
-            "/api/v1/private/order/submit_batch" => Some(cid(&req.json().unwrap_or_default()[0])),
+            // A batch is one placement of each of its ids (comma-joined, as the rig reads it).
+            "/api/v1/private/order/submit_batch" => Some(
+                req.json()
+                    .unwrap_or_default()
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(cid)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
             _ => None,
         }
     }

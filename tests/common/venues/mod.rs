@@ -89,25 +89,39 @@ pub const ALL: [&str; 6] = ["bybit", "bitmex", "oanda", "blofin", "kucoin", "mex
 /// Starts the loopback `kind` with `equity` USD and BTC (and the inverse BTCUSD) at
 /// `btc`, ETH at 2,500.
 pub fn start(kind: &str, equity: Decimal, btc: Decimal) -> Box<dyn Loopback> {
+    start_with_marks(kind, equity, btc, &[])
+}
+
+/// `start`, plus instruments of the benchmark (`BENCH<n>USDT`, linear) at the given marks.
+pub fn start_with_marks(
+    kind: &str,
+    equity: Decimal,
+    btc: Decimal,
+    bench: &[(&str, Decimal)],
+) -> Box<dyn Loopback> {
+    let marks = |own: [(&'static str, Decimal); 3]| {
+        let mut all: Vec<(&str, Decimal)> = own.to_vec();
+        all.extend_from_slice(bench);
+        MockExchange::new(equity, &all)
+    };
     match kind {
-        "bybit" => Box::new(bybit::BybitServer::start(MockExchange::new(
-            equity,
-            &[("BTCUSDT", btc), ("BTCUSD", btc), ("ETHUSDT", dec!(2500))],
-        ))),
-        "bitmex" => Box::new(bitmex::start(MockExchange::new(
-            equity,
-            &[("XBTUSDT", btc), ("XBTUSD", btc), ("ETHUSD", dec!(2500))],
-        ))),
+        "bybit" => Box::new(bybit::BybitServer::start(marks([
+            ("BTCUSDT", btc),
+            ("BTCUSD", btc),
+            ("ETHUSDT", dec!(2500)),
+        ]))),
+        "bitmex" => Box::new(bitmex::start(marks([
+            ("XBTUSDT", btc),
+            ("XBTUSD", btc),
+            ("ETHUSD", dec!(2500)),
+        ]))),
         "oanda" => Box::new(oanda::start(equity, btc)),
         "blofin" => Box::new(blofin::start(equity, btc)),
-        "kucoin" => Box::new(kucoin::KucoinServer::start(MockExchange::new(
-            equity,
-            &[
-                ("XBTUSDTM", btc),
-                ("ETHUSDTM", dec!(2500)),
-                ("XRPUSDTM", dec!(0.5)),
-            ],
-        ))),
+        "kucoin" => Box::new(kucoin::KucoinServer::start(marks([
+            ("XBTUSDTM", btc),
+            ("ETHUSDTM", dec!(2500)),
+            ("XRPUSDTM", dec!(0.5)),
+        ]))),
         "mexc" => Box::new(mexc::start(equity, btc)),
         other => panic!("no loopback venue {other}"),
     }

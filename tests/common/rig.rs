@@ -18,7 +18,9 @@ use rust_decimal_macros::dec;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-pub const WAIT: Duration = Duration::from_secs(40);
+/// Long enough for a doubled circuit-breaker hold (30 s, then 60 s after a second error storm)
+/// inside one scenario; a passing run never waits for it.
+pub const WAIT: Duration = Duration::from_secs(90);
 /// One lot in BTC (Bybit's step; 1,000 XBTUSDT contracts on BitMEX).
 const LOT_BTC: Decimal = dec!(0.001);
 pub const SYMBOL: &str = "BTCUSDT";

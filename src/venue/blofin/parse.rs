@@ -11,7 +11,7 @@ use crate::domain::{
 };
 use crate::venue::http::{snippet, RawResponse};
 use crate::venue::{RejectKind, VenueError};
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::Utc;
 use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
 use std::time::Duration;
@@ -316,36 +316,12 @@ pub fn open_order(row: &OrderRow) -> Result<OpenOrder, VenueError> {
     })
 }
 
-pub fn millis(s: &str) -> Option<DateTime<Utc>> {
-    s.trim()
-        .parse::<i64>()
-        .ok()
-        .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
-}
+pub use crate::venue::common::candles::millis;
 
 /// Candle rows `[ts, open, high, low, close, volContracts, volBase, volQuote, confirm]`,
 /// newest first on the wire; returned oldest first like every other venue.
 pub fn candles(rows: &[Vec<String>]) -> Result<Vec<Candle>, VenueError> {
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        let field = |i: usize, name: &str| -> Result<Decimal, VenueError> {
-            num(name, row.get(i).map(String::as_str).unwrap_or(""))
-        };
-        let open_time = row
-            .first()
-            .and_then(|s| millis(s))
-            .ok_or_else(|| VenueError::Decode(format!("candle row without a time: {row:?}")))?;
-        out.push(Candle {
-            open_time,
-            open: field(1, "open")?,
-            high: field(2, "high")?,
-            low: field(3, "low")?,
-            close: field(4, "close")?,
-            volume: field(5, "volume")?,
-        });
-    }
-    out.sort_by_key(|c| c.open_time);
-    Ok(out)
+    crate::venue::common::candles::from_text_rows(rows, "candle", num)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use crate::domain::{
 };
 use crate::venue::http::{snippet, RawResponse};
 use crate::venue::{RejectKind, VenueError};
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::Utc;
 use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
@@ -380,36 +380,12 @@ pub fn fill(row: &ExecutionRow) -> Result<Option<Fill>, VenueError> {
     }))
 }
 
-pub fn millis(s: &str) -> Option<DateTime<Utc>> {
-    s.trim()
-        .parse::<i64>()
-        .ok()
-        .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
-}
+pub use crate::venue::common::candles::millis;
 
 /// Kline rows `[startTime, open, high, low, close, volume, turnover]`, newest first on the
 /// wire; returned oldest first like every other venue.
 pub fn candles(rows: &[Vec<String>]) -> Result<Vec<Candle>, VenueError> {
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        let field = |i: usize, name: &str| -> Result<Decimal, VenueError> {
-            num(name, row.get(i).map(String::as_str).unwrap_or(""))
-        };
-        let open_time = row
-            .first()
-            .and_then(|s| millis(s))
-            .ok_or_else(|| VenueError::Decode(format!("kline row without start time: {row:?}")))?;
-        out.push(Candle {
-            open_time,
-            open: field(1, "open")?,
-            high: field(2, "high")?,
-            low: field(3, "low")?,
-            close: field(4, "close")?,
-            volume: field(5, "volume")?,
-        });
-    }
-    out.sort_by_key(|c| c.open_time);
-    Ok(out)
+    crate::venue::common::candles::from_text_rows(rows, "kline", num)
 }
 
 #[cfg(test)]

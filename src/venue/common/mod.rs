@@ -3,6 +3,7 @@
 //! string-or-number decimals and HMAC helpers. A venue folder keeps only what is its own.
 
 pub mod cache;
+pub mod candles;
 pub mod credentials;
 pub mod endpoints;
 pub mod hmac;

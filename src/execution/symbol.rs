@@ -274,11 +274,17 @@ impl SymbolJob {
         for note in &plan.skipped {
             tracing::info!(native = %self.native, target_qty = %target_qty, position_qty = %self.position, note = %note, "not traded");
         }
-        if plan.intents.is_empty() {
-            return Ok(SymbolOutcome::Done);
-        }
         // Account-wide leverage (a margin rate) is not the symbol's to set.
         let per_symbol = self.venue.capabilities().leverage == LeverageScope::PerSymbol;
+        if plan.intents.is_empty() {
+            // A quiet cycle sets the weights' leverage ahead of the signal that opens: on a
+            // cold start that is one request per symbol in the venue's slowest bucket, which
+            // would otherwise stand between the signal and its orders.
+            if allowed == Allowed::Any && !self.account.dry_run && per_symbol {
+                self.ensure_leverage().await;
+            }
+            return Ok(SymbolOutcome::Done);
+        }
         if plan.intents.iter().any(|i| !i.reduce_only) && !self.account.dry_run && per_symbol {
             self.ensure_leverage().await;
         }

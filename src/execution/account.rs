@@ -299,6 +299,10 @@ impl AccountRuntime {
         if let Err(e) = work.cache.persist(&name) {
             tracing::error!(error = %e, "cannot write the execution cache");
         }
+        // The answers of this cycle (entries were on disk before their orders went out).
+        if let Err(e) = work.journal.flush(&name) {
+            tracing::error!(error = %e, "cannot write the order journal");
+        }
         again
     }
 

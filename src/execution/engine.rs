@@ -60,7 +60,14 @@ pub struct Engine {
     accounts: BTreeMap<String, Arc<Mutex<AccountRuntime>>>,
     factory: Option<VenueFactory>,
     synthetics: Tracker,
+    /// The last write probe of the state directory and its result.
+    probed: std::sync::Mutex<Option<(Instant, Option<String>)>>,
 }
+
+/// A healthy state directory is probed again after this long. The probe (create, fsync,
+/// remove) would otherwise sit between every signal and its orders; a failing directory is
+/// probed every cycle, and an order's journal entry fails on its own when the disk does.
+const PROBE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Builds an account's venue client; the default is [`venue::build`]. Tests (and wrappers
 /// such as paper trading) supply their own.
@@ -101,6 +108,7 @@ impl Engine {
             accounts: BTreeMap::new(),
             factory: None,
             synthetics: Tracker::default(),
+            probed: std::sync::Mutex::new(None),
         }
     }
 
@@ -248,7 +256,7 @@ impl Engine {
             kill_switch: KillSwitch::new(&self.state_dir, &cfg.engine.risk.kill_switch_file)
                 .engaged()
                 .map(std::path::Path::to_path_buf),
-            state_dir_error: crate::state::probe::probe_writable(&self.state_dir).err(),
+            state_dir_error: self.probe_state_dir(),
         };
         let mut shared = self
             .handles
@@ -259,6 +267,18 @@ impl Engine {
         let engaged = now.kill_switch.is_some();
         *shared = now;
         engaged
+    }
+
+    fn probe_state_dir(&self) -> Option<String> {
+        let mut probed = self.probed.lock().unwrap_or_else(|p| p.into_inner());
+        match &*probed {
+            Some((at, None)) if at.elapsed() < PROBE_EVERY => None,
+            _ => {
+                let result = crate::state::probe::probe_writable(&self.state_dir).err();
+                *probed = Some((Instant::now(), result.clone()));
+                result
+            }
+        }
     }
 
     /// The legs of every synthetic this cycle. Each is sized by its first leg's account value,

@@ -934,3 +934,30 @@ async fn leverage_that_needs_a_flat_position_waits_and_never_closes_it() {
     assert_eq!(w.position().await, dec!(0.1));
     assert_eq!(logs.count(message), 1);
 }
+
+/// A quiet cycle (nothing to trade) sets the weights' leverage, so the signal that opens the
+/// position sends its order without a leverage request in front of it; a dry-run account or
+/// an engaged kill switch sets nothing.
+#[tokio::test]
+async fn a_quiet_cycle_sets_the_leverage_before_the_opening_signal() {
+    let mut w = world(None);
+    w.cycle_at(Decimal::ZERO).await;
+    assert!(w.placed().is_empty());
+    assert_eq!(
+        w.venue.leverage_calls.lock().unwrap().as_slice(),
+        &[dec!(1)],
+        "set while flat, ahead of any signal"
+    );
+    w.cycle_at(dec!(0.6)).await;
+    assert_eq!(w.position().await, dec!(0.1));
+    assert_eq!(
+        w.venue.leverage_calls.lock().unwrap().len(),
+        1,
+        "the opening order finds it set"
+    );
+
+    let mut kill = world(None);
+    std::fs::write(kill.dir.path().join("KILL"), "").unwrap();
+    kill.cycle_at(Decimal::ZERO).await;
+    assert!(kill.venue.leverage_calls.lock().unwrap().is_empty());
+}

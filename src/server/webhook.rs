@@ -154,10 +154,18 @@ async fn answer(
     let from = ip.to_string();
     let submitted = {
         let incoming = incoming.clone();
-        tokio::task::spawn_blocking(move || intake.submit(&incoming, &from, &book, &params)).await
+        let book = book.clone();
+        tokio::task::spawn_blocking(move || {
+            intake.submit_answer_first(&incoming, &from, &book, &params)
+        })
+        .await
     };
     match submitted {
-        Ok(Ok(accepted)) => {
+        Ok(Ok((accepted, write_book))) => {
+            if write_book {
+                let source = name.clone();
+                tokio::task::spawn_blocking(move || tradingview::persist_book(&source, &book));
+            }
             log_accepted(&name, ip, &accepted);
             reply(
                 StatusCode::OK,

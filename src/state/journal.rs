@@ -2,7 +2,7 @@
 //! before it is sent. After a crash the entries whose outcome is unknown are resolved by
 //! asking the venue for that id before anything new is sent for the symbol.
 
-use super::{atomic_write_json, read_json, state_id, StateError};
+use super::{atomic_write, read_json, state_id, StateError};
 use crate::domain::Side;
 use crate::execution::client_id::ClientIds;
 use chrono::{DateTime, Utc};
@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Terminal entries kept per account (older ones are dropped; live ones are always kept).
 const KEEP_TERMINAL: usize = 200;
@@ -100,10 +100,39 @@ struct AccountJournal {
 }
 
 /// The journals of all accounts, one file per account.
+///
+/// Only a new entry must be on disk before its order is sent; those writes are shared by
+/// the symbols recording at the same time (group commit: one file write covers every entry
+/// recorded before it started). Everything else (plan numbers, answers) rides along with the
+/// next write, or the flush at the end of the account's cycle: a plan number no recorded
+/// order used may be reused after a crash (no id of it was sent), and an answer lost in a
+/// crash leaves its entry `sending`, which is looked up at the venue before anything new is
+/// sent for the symbol.
 pub struct Journal {
     dir: PathBuf,
-    accounts: Mutex<BTreeMap<String, AccountJournal>>,
+    accounts: Mutex<BTreeMap<String, Arc<Slot>>>,
     ids: ClientIds,
+    /// Test hook run by a writer before it takes what it writes (to queue others behind it).
+    #[cfg(test)]
+    before_write: Mutex<Option<Arc<dyn Fn() + Send + Sync>>>,
+    /// File writes made (tests count them).
+    #[cfg(test)]
+    writes: std::sync::atomic::AtomicUsize,
+}
+
+/// One account's journal and the bookkeeping of its writes.
+#[derive(Default)]
+struct Slot {
+    data: Mutex<Versioned>,
+    /// Held while the file is written; the version on disk.
+    written: Mutex<u64>,
+}
+
+#[derive(Default)]
+struct Versioned {
+    journal: AccountJournal,
+    /// Bumped by every change.
+    version: u64,
 }
 
 impl Journal {
@@ -137,10 +166,27 @@ impl Journal {
                 "the state id was missing although the order journal has entries; made a new one"
             );
         }
+        let accounts = accounts
+            .into_iter()
+            .map(|(name, journal)| {
+                let slot = Slot {
+                    data: Mutex::new(Versioned {
+                        journal,
+                        version: 0,
+                    }),
+                    written: Mutex::new(0),
+                };
+                (name, Arc::new(slot))
+            })
+            .collect();
         Ok(Journal {
             dir,
             accounts: Mutex::new(accounts),
             ids: ClientIds::new(&state_id),
+            #[cfg(test)]
+            before_write: Mutex::new(None),
+            #[cfg(test)]
+            writes: Default::default(),
         })
     }
 
@@ -154,32 +200,73 @@ impl Journal {
         self.dir.join(format!("{account}.json"))
     }
 
-    fn with_account<R>(
-        &self,
-        account: &str,
-        f: impl FnOnce(&mut AccountJournal) -> R,
-    ) -> Result<R, StateError> {
+    fn slot(&self, account: &str) -> Arc<Slot> {
         let mut guard = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
-        let journal = guard.entry(account.to_string()).or_default();
-        let result = f(journal);
-        trim(journal);
-        atomic_write_json(&self.path(account), journal)?;
-        Ok(result)
+        guard.entry(account.to_string()).or_default().clone()
     }
 
-    /// Allocates the next plan number for a symbol, durably, so that a restart never reuses it.
+    fn existing(&self, account: &str) -> Option<Arc<Slot>> {
+        let guard = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
+        guard.get(account).cloned()
+    }
+
+    /// Changes an account's journal in memory; returns the result and the version it made.
+    fn change<R>(&self, slot: &Slot, f: impl FnOnce(&mut AccountJournal) -> R) -> (R, u64) {
+        let mut data = slot.data.lock().unwrap_or_else(|p| p.into_inner());
+        let result = f(&mut data.journal);
+        trim(&mut data.journal);
+        data.version += 1;
+        (result, data.version)
+    }
+
+    /// Returns once the file holds `version` or a later one. A writer under way is waited
+    /// for; whoever writes next writes everything changed so far, for all who wait.
+    fn write_through(&self, account: &str, slot: &Slot, version: u64) -> Result<(), StateError> {
+        let mut written = slot.written.lock().unwrap_or_else(|p| p.into_inner());
+        if *written >= version {
+            return Ok(());
+        }
+        #[cfg(test)]
+        {
+            let hook = self.before_write.lock().unwrap().clone();
+            if let Some(hook) = hook {
+                hook();
+            }
+            self.writes
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        let (bytes, newest) = {
+            let data = slot.data.lock().unwrap_or_else(|p| p.into_inner());
+            let bytes =
+                serde_json::to_vec_pretty(&data.journal).map_err(|e| StateError::Corrupt {
+                    file: self.path(account),
+                    message: e.to_string(),
+                })?;
+            (bytes, data.version)
+        };
+        atomic_write(&self.path(account), &bytes)?;
+        *written = newest;
+        Ok(())
+    }
+
+    /// Allocates the next plan number for a symbol. It is written with the plan's first
+    /// entry: a number whose plan recorded nothing sent nothing, so a restart may reuse it.
     pub fn next_plan(&self, account: &str, symbol: &str) -> Result<u64, StateError> {
-        self.with_account(account, |j| {
+        let slot = self.slot(account);
+        let (plan, _) = self.change(&slot, |j| {
             let n = j.next_plan.entry(symbol.to_string()).or_insert(1);
             let plan = *n;
             *n += 1;
             plan
-        })
+        });
+        Ok(plan)
     }
 
-    /// Writes a new entry (before the order is sent).
+    /// Writes a new entry; on `Ok` it is on disk (the order may be sent).
     pub fn record(&self, entry: JournalEntry) -> Result<(), StateError> {
-        self.with_account(&entry.account.clone(), |j| {
+        let account = entry.account.clone();
+        let slot = self.slot(&account);
+        let ((), version) = self.change(&slot, |j| {
             if let Some(existing) = j
                 .entries
                 .iter_mut()
@@ -189,17 +276,20 @@ impl Journal {
             } else {
                 j.entries.push(entry);
             }
-        })
+        });
+        self.write_through(&account, &slot, version)
     }
 
-    /// Updates the entry with this client order id, if it exists.
+    /// Updates the entry with this client order id, if it exists. Written with the next
+    /// entry or the account's next `flush`.
     pub fn update(
         &self,
         account: &str,
         client_order_id: &str,
         f: impl FnOnce(&mut JournalEntry),
     ) -> Result<(), StateError> {
-        self.with_account(account, |j| {
+        let slot = self.slot(account);
+        self.change(&slot, |j| {
             if let Some(e) = j
                 .entries
                 .iter_mut()
@@ -208,37 +298,47 @@ impl Journal {
                 f(e);
                 e.updated_at = Utc::now();
             }
-        })
+        });
+        Ok(())
+    }
+
+    /// Writes what changed since the account's last write (at the end of its cycle).
+    pub fn flush(&self, account: &str) -> Result<(), StateError> {
+        let Some(slot) = self.existing(account) else {
+            return Ok(());
+        };
+        let version = slot.data.lock().unwrap_or_else(|p| p.into_inner()).version;
+        self.write_through(account, &slot, version)
+    }
+
+    fn read<R>(&self, account: &str, f: impl FnOnce(&AccountJournal) -> R) -> Option<R> {
+        let slot = self.existing(account)?;
+        let data = slot.data.lock().unwrap_or_else(|p| p.into_inner());
+        Some(f(&data.journal))
     }
 
     /// Entries of a symbol whose outcome is not known yet.
     pub fn unresolved(&self, account: &str, symbol: &str) -> Vec<JournalEntry> {
-        let guard = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
-        guard
-            .get(account)
-            .map(|j| {
-                j.entries
-                    .iter()
-                    .filter(|e| e.symbol == symbol && e.status.is_unresolved())
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.read(account, |j| {
+            j.entries
+                .iter()
+                .filter(|e| e.symbol == symbol && e.status.is_unresolved())
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
     }
 
     /// Entries of a symbol in conflict (the symbol is halted while there is one).
     pub fn conflicts(&self, account: &str, symbol: &str) -> Vec<JournalEntry> {
-        let guard = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
-        guard
-            .get(account)
-            .map(|j| {
-                j.entries
-                    .iter()
-                    .filter(|e| e.symbol == symbol && e.status == JournalStatus::Conflict)
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.read(account, |j| {
+            j.entries
+                .iter()
+                .filter(|e| e.symbol == symbol && e.status == JournalStatus::Conflict)
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
     }
 
     /// The entries of the plan of `symbol` that holds the most recent fill, if that fill was
@@ -249,32 +349,46 @@ impl Journal {
         symbol: &str,
         since: DateTime<Utc>,
     ) -> Vec<JournalEntry> {
-        let guard = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(journal) = guard.get(account) else {
-            return Vec::new();
-        };
-        let of_symbol = || journal.entries.iter().filter(|e| e.symbol == symbol);
-        let Some(latest) = of_symbol()
-            .filter(|e| !e.filled_qty.is_zero() && e.updated_at > since)
-            .max_by_key(|e| e.updated_at)
-        else {
-            return Vec::new();
-        };
-        let mut plan: Vec<JournalEntry> = of_symbol()
-            .filter(|e| e.plan == latest.plan)
-            .cloned()
-            .collect();
-        plan.sort_by_key(|e| e.step);
-        plan
+        self.read(account, |journal| {
+            let of_symbol = || journal.entries.iter().filter(|e| e.symbol == symbol);
+            let Some(latest) = of_symbol()
+                .filter(|e| !e.filled_qty.is_zero() && e.updated_at > since)
+                .max_by_key(|e| e.updated_at)
+            else {
+                return Vec::new();
+            };
+            let mut plan: Vec<JournalEntry> = of_symbol()
+                .filter(|e| e.plan == latest.plan)
+                .cloned()
+                .collect();
+            plan.sort_by_key(|e| e.step);
+            plan
+        })
+        .unwrap_or_default()
     }
 
     /// All entries of an account, oldest first.
     pub fn entries(&self, account: &str) -> Vec<JournalEntry> {
-        let guard = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
-        guard
-            .get(account)
-            .map(|j| j.entries.clone())
+        self.read(account, |j| j.entries.clone())
             .unwrap_or_default()
+    }
+}
+
+/// A clean stop writes what the last cycles changed (answers, plan numbers).
+impl Drop for Journal {
+    fn drop(&mut self) {
+        let names: Vec<String> = self
+            .accounts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        for name in names {
+            if let Err(e) = self.flush(&name) {
+                tracing::error!(account = %name, error = %e, "cannot write the order journal at exit");
+            }
+        }
     }
 }
 
@@ -366,6 +480,96 @@ mod tests {
             .map(|e| e.client_order_id)
             .collect();
         assert_eq!(open, vec!["c1".to_string()]);
+    }
+
+    fn on_disk(dir: &Path) -> Vec<(String, JournalStatus)> {
+        let text = std::fs::read_to_string(dir.join("journal").join("a.json")).unwrap_or_default();
+        let j: AccountJournal = serde_json::from_str(&text).unwrap_or_default();
+        j.entries
+            .into_iter()
+            .map(|e| (e.client_order_id, e.status))
+            .collect()
+    }
+
+    #[test]
+    fn a_recorded_entry_is_on_disk_before_record_returns() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(dir.path()).unwrap();
+        j.record(entry("c1", JournalStatus::Sending)).unwrap();
+        assert_eq!(on_disk(dir.path()), [("c1".into(), JournalStatus::Sending)]);
+    }
+
+    /// Symbols recording at once share one write, and none returns before its entry is on
+    /// disk.
+    #[test]
+    fn concurrent_records_share_a_write_and_each_waits_for_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Arc::new(Journal::open(dir.path()).unwrap());
+        j.record(entry("first", JournalStatus::Filled)).unwrap();
+        let (held_tx, held_rx) = std::sync::mpsc::channel::<()>();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let go_rx = Mutex::new(go_rx);
+        let once = std::sync::atomic::AtomicBool::new(false);
+        *j.before_write.lock().unwrap() = Some(Arc::new(move || {
+            if !once.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                held_tx.send(()).unwrap();
+                go_rx.lock().unwrap().recv().unwrap();
+            }
+        }));
+        let writes_before = j.writes.load(std::sync::atomic::Ordering::SeqCst);
+        let record = |cid: &'static str| {
+            let j = j.clone();
+            let dir = dir.path().to_path_buf();
+            std::thread::spawn(move || {
+                j.record(entry(cid, JournalStatus::Sending)).unwrap();
+                // Whatever the interleaving: the entry is on disk once record returns.
+                assert!(
+                    on_disk(&dir).iter().any(|(c, _)| c == cid),
+                    "{cid} acknowledged before it was written"
+                );
+            })
+        };
+        let a = record("a");
+        held_rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("recording an entry writes the journal");
+        // The first writer is held; these two change the journal and wait behind it.
+        let b = record("b");
+        let c = record("c");
+        while j.existing("a").unwrap().data.lock().unwrap().version < 4 {
+            std::thread::yield_now();
+        }
+        go_tx.send(()).unwrap();
+        for t in [a, b, c] {
+            t.join().unwrap();
+        }
+        assert_eq!(
+            j.writes.load(std::sync::atomic::Ordering::SeqCst) - writes_before,
+            1,
+            "three entries recorded together, one file write"
+        );
+        assert_eq!(on_disk(dir.path()).len(), 4);
+    }
+
+    /// Answers ride with the next write: a crash before it leaves the entry `sending`, which
+    /// is looked up at the venue (never taken as a fill, never re-sent blindly).
+    #[test]
+    fn an_answer_is_written_with_the_next_flush_and_a_crash_before_it_leaves_the_entry_unresolved()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(dir.path()).unwrap();
+        assert_eq!(j.next_plan("a", "BTCUSDT").unwrap(), 1);
+        j.record(entry("c1", JournalStatus::Sending)).unwrap();
+        j.update("a", "c1", |e| e.status = JournalStatus::Filled)
+            .unwrap();
+        assert_eq!(on_disk(dir.path()), [("c1".into(), JournalStatus::Sending)]);
+        let after_crash = Journal::open(dir.path()).unwrap();
+        assert_eq!(after_crash.unresolved("a", "BTCUSDT").len(), 1);
+        // The plan number went to disk with its entry.
+        assert_eq!(after_crash.next_plan("a", "BTCUSDT").unwrap(), 2);
+        std::mem::forget(after_crash);
+        j.flush("a").unwrap();
+        assert_eq!(on_disk(dir.path()), [("c1".into(), JournalStatus::Filled)]);
     }
 
     #[test]

@@ -144,6 +144,24 @@ impl Intake {
         book: &SignalBook,
         params: &RaceParams,
     ) -> Result<Accepted, IntakeError> {
+        let (accepted, write_book) = self.submit_answer_first(incoming, from, book, params)?;
+        if write_book {
+            persist_book(&self.source, book);
+        }
+        Ok(accepted)
+    }
+
+    /// [`Intake::submit`] without the book's file write: when it returns `true`, the caller
+    /// answers the sender first and then calls [`persist_book`] (the group is durable in the
+    /// journal, which rebuilds the book at start, so the answer need not wait for the book).
+    pub fn submit_answer_first(
+        &self,
+        incoming: &Incoming,
+        from: &str,
+        book: &SignalBook,
+        params: &RaceParams,
+    ) -> Result<(Accepted, bool), IntakeError> {
+        let mut write_book = false;
         let mut inner = self.lock();
         // Arrival order is lock order; keep timestamps monotonic even if the clock steps back.
         let now = Utc::now();
@@ -196,7 +214,7 @@ impl Intake {
             if inner.settled_below > ticket {
                 return match inner.refused.remove(&ticket) {
                     Some(e) => Err(e),
-                    None => Ok(accepted),
+                    None => Ok((accepted, write_book)),
                 };
             }
             if inner.writing {
@@ -230,13 +248,9 @@ impl Intake {
             drop(inner);
             drop(writer);
             self.settled.notify_all();
-            if book_changed {
-                // The group is durable in the journal (a restart rebuilds the book from it), so
-                // the book's file is written after the answers, overlapping the next group.
-                if let Err(e) = book.persist() {
-                    tracing::error!(source = %self.source, error = %e, "cannot write the signal book; the webhook journal holds the signals");
-                }
-            }
+            // The group is durable in the journal (a restart rebuilds the book from it), so
+            // the book's file is written after the answers, overlapping the next group.
+            write_book |= book_changed;
             inner = self.lock();
         }
     }
@@ -309,6 +323,13 @@ impl Intake {
     #[cfg(test)]
     fn answerable(&self) -> u64 {
         self.lock().settled_below
+    }
+}
+
+/// Writes the signal book's file after a group (see [`Intake::submit_answer_first`]).
+pub fn persist_book(source: &str, book: &SignalBook) {
+    if let Err(e) = book.persist() {
+        tracing::error!(source = %source, error = %e, "cannot write the signal book; the webhook journal holds the signals");
     }
 }
 

@@ -12,7 +12,7 @@ pub mod sequencer;
 
 pub use allow::IpBlock;
 pub use config::{TradingViewConfig, MIN_TOKEN_LEN};
-pub use intake::{Accepted, Intake, IntakeError};
+pub use intake::{persist_book, Accepted, Intake, IntakeError};
 pub use payload::{body_token, Incoming, OrderKey};
 pub use sequencer::{Basis, Outcome, RaceParams};
 

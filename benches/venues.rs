@@ -139,11 +139,10 @@ fn config(
 }
 
 fn start_daemon(cfg: &tempfile::TempDir, state: &tempfile::TempDir) -> Daemon {
-    Daemon::start_with_env(
-        cfg.path(),
-        state.path(),
-        &[("RUST_LOG", "warn,trade_engine::cli::run=info")],
-    )
+    // BENCH_LOG=<filter> runs the daemon with that log filter and keeps its log in
+    // target/bench/daemon.log (the main run's).
+    let filter = std::env::var("BENCH_LOG").unwrap_or("warn,trade_engine::cli::run=info".into());
+    Daemon::start_with_env(cfg.path(), state.path(), &[("RUST_LOG", filter.as_str())])
 }
 
 /// Waits until every account is `ok` and a cycle has completed.
@@ -251,7 +250,10 @@ fn converge(
     let state = tempfile::tempdir().expect("state dir");
     let d = start_daemon(&cfg, &state);
     wait_ready(&d, accounts);
-    std::thread::sleep(Duration::from_millis(500));
+    // The signal comes once the start-up's requests (leverage set ahead, instruments) have
+    // left every per-second window: a signal in the daemon's first second after start would
+    // measure the start-up, not the move.
+    std::thread::sleep(Duration::from_millis(1500));
     let depth = |total: f64| format!("{:.4}", total / symbols as f64);
     let cold = one_move(&d, &cfg, &lps, symbols, &depth(0.5), latency, batches);
     let (rss_kib, idle_cpu_pct) = if measure_process {
@@ -262,6 +264,10 @@ fn converge(
         (None, None)
     };
     let steady = one_move(&d, &cfg, &lps, symbols, &depth(0.25), latency, batches);
+    if measure_process && std::env::var_os("BENCH_LOG").is_some() {
+        let _ = std::fs::create_dir_all("target/bench");
+        let _ = std::fs::write("target/bench/daemon.log", d.log_text());
+    }
     d.stop();
     Convergence {
         accounts,
@@ -352,6 +358,15 @@ fn one_move(
         let after: Vec<_> = requests.iter().filter(|r| r.at >= t0).collect();
         let placements = after.iter().filter(|r| r.placement.is_some()).count();
         let batch = batches.get(lp.kind()).copied().unwrap_or(1);
+        if std::env::var_os("BENCH_TRACE").is_some() && !venue_figures.contains_key(lp.kind()) {
+            // What the venue's first account was asked after the signal, and when.
+            println!("  {} after the signal:", account_name(a, lp.as_ref()));
+            for r in &after {
+                let t = r.at.saturating_duration_since(t0).as_secs_f64() * 1e3;
+                let path = r.path_and_query.split('?').next().unwrap_or("");
+                println!("    {t:8.1} ms {} {path}", r.method);
+            }
+        }
         let v = venue_figures.entry(lp.kind().to_string()).or_default();
         v.accounts += 1;
         v.requests += after.len();
@@ -519,7 +534,9 @@ fn webhooks(samples: usize, requests: usize) -> Webhooks {
                     break at;
                 }
                 assert!(sent.elapsed() < Duration::from_secs(10), "no order");
-                tokio::time::sleep(Duration::from_micros(500)).await;
+                // The arrival time is the loopback's own record: polling slower does not change it,
+                // and keeps this loop off the server's lock.
+                tokio::time::sleep(Duration::from_millis(5)).await;
             };
             out.push((
                 at.saturating_duration_since(sent),

@@ -81,7 +81,10 @@ impl Dialect for BitmexDialect {
             out.push(QuotaHeader {
                 scope: Scope::Named(ORDER_BUCKET),
                 remaining,
-                reset: Some(Duration::from_secs(1)),
+                // BitMEX sends no reset for this layer. A guessed one (a second from this
+                // answer) held the route well past the moment the rolling window frees its
+                // oldest slot, which the limiter's own log already knows.
+                reset: None,
                 limit: header_u64(headers, "x-ratelimit-limit-1s"),
             });
         }

@@ -58,9 +58,10 @@ fn args() -> Args {
     a
 }
 
-/// The loopbacks that list the benchmark's `BENCH<n>USDT` instruments. The other venues of the
-/// kit (OANDA, BloFin, KuCoin, MEXC) list only their own few instruments and are not benched yet.
-const BENCH_VENUES: [&str; 2] = ["bybit", "bitmex"];
+/// The loopbacks that list the benchmark's `BENCH<n>USDT` instruments (each under its own
+/// spelling: BloFin `BENCH<n>-USDT`, KuCoin `BENCH<n>USDTM`, MEXC `BENCH<n>_USDT`, OANDA the
+/// CFD `BENCH<n>_USD` through the account's `symbol_map`): every venue of the kit.
+const BENCH_VENUES: [&str; 6] = ["bybit", "bitmex", "blofin", "kucoin", "mexc", "oanda"];
 
 fn bench_symbol(i: usize) -> String {
     format!("BENCH{i}USDT")

@@ -523,3 +523,31 @@ async fn batches_without_permission_fall_back_once_and_for_all() {
     assert_eq!(posted(&s, CREATE).len(), 4);
     assert_eq!(s.exchange.position("BTC_USDT"), dec!(20));
 }
+
+/// `contract/detail` allows one request per 5 s: an account's contracts come from one answer
+/// listing them all, not from a request each (20 symbols took 100 s before the first cycle).
+#[tokio::test(flavor = "multi_thread")]
+async fn contracts_are_learnt_from_one_list() {
+    let s = server();
+    let (v, _dir) = venue(&s);
+    for native in ["BTC_USDT", "ETH_USDT", "BTC_USD"] {
+        v.instrument(native).await.expect(native);
+    }
+    let eth = v.instrument("ETH_USDT").await.expect("ETH_USDT");
+    assert_eq!((eth.lot, eth.contract_value), (dec!(1), dec!(0.01)));
+    let details = s
+        .exchange
+        .requests()
+        .iter()
+        .filter(|r| r.path_and_query.starts_with("/api/v1/contract/detail"))
+        .count();
+    assert_eq!(
+        details, 1,
+        "one contract/detail request for three contracts"
+    );
+    // A contract the list does not hold is unknown (asked again: it may have been listed since).
+    assert!(matches!(
+        v.instrument("NOPE_USDT").await,
+        Err(VenueError::UnknownSymbol(_))
+    ));
+}

@@ -394,11 +394,28 @@ impl Venue for MexcVenue {
         if let Some(inst) = self.instruments.get(native) {
             return Ok(inst);
         }
-        let row = self
-            .rest
-            .detail(native)
-            .await?
-            .ok_or_else(|| VenueError::UnknownSymbol(format!("{native} (mexc contract)")))?;
+        // One answer lists every contract: the others are kept too, so that an account
+        // trading many symbols does not wait 5 s (the endpoint's limit) for each. A row that
+        // does not read, or a contract not open to the API, is left to be asked for by name
+        // (its error or warning then belongs to the symbol that needs it).
+        let mut wanted = None;
+        for row in self.rest.details().await? {
+            if row.get("symbol").and_then(Value::as_str) == Some(native) {
+                wanted = Some(row);
+                continue;
+            }
+            let Ok(other) = self.rest.contract_detail(row) else {
+                continue;
+            };
+            if parse::tradable(&other) {
+                if let Ok(inst) = parse::instrument(&other) {
+                    self.instruments.insert(&other.symbol, inst);
+                }
+            }
+        }
+        let row =
+            wanted.ok_or_else(|| VenueError::UnknownSymbol(format!("{native} (mexc contract)")))?;
+        let row = self.rest.contract_detail(row)?;
         if !parse::tradable(&row) {
             tracing::warn!(account = %self.account, symbol = native, state = row.state, api_allowed = ?row.api_allowed, "mexc lists the contract as not open to API orders; orders will be refused");
         }

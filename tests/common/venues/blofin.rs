@@ -64,8 +64,28 @@ const INSTRUMENTS: [Inst; 3] = [
     },
 ];
 
+/// The benchmark's many symbols (`BENCH<n>-USDT`, any that has a mark): linear, one coin a
+/// contract in whole contracts.
+const BENCH_INSTRUMENT: Inst = Inst {
+    id: "BENCH",
+    contract_value: "1",
+    lot: "1",
+    min: "1",
+    tick: "0.001",
+};
+
 fn instrument(id: &str) -> Option<&'static Inst> {
-    INSTRUMENTS.iter().find(|i| i.id == id)
+    INSTRUMENTS.iter().find(|i| i.id == id).or_else(|| {
+        (id.starts_with(BENCH_INSTRUMENT.id) && id.ends_with("-USDT")).then_some(&BENCH_INSTRUMENT)
+    })
+}
+
+/// BloFin's spelling of a unified symbol: `BTCUSDT` → `BTC-USDT`.
+pub fn native_of(unified: &str) -> String {
+    match unified.strip_suffix("USDT") {
+        Some(base) => format!("{base}-USDT"),
+        None => unified.to_string(),
+    }
 }
 
 /// What the CDN in front of BloFin answers instead of the API.
@@ -111,11 +131,16 @@ pub struct BlofinServer {
 
 impl BlofinServer {
     pub fn start(exchange: MockExchange) -> BlofinServer {
-        for i in &INSTRUMENTS {
-            exchange
-                .lock()
-                .lots
-                .insert(i.id.into(), i.lot.parse().unwrap());
+        {
+            let mut st = exchange.lock();
+            let ids = INSTRUMENTS.iter().map(|i| i.id.to_string());
+            // The benchmark's instruments are those its marks name.
+            let ids: Vec<String> = ids.chain(st.marks.keys().cloned()).collect();
+            for id in ids {
+                if let Some(lot) = instrument(&id).and_then(|i| i.lot.parse().ok()) {
+                    st.lots.insert(id, lot);
+                }
+            }
         }
         let shared = Shared {
             ex: exchange.clone(),
@@ -385,8 +410,8 @@ fn field<'a>(b: &'a Value, k: &str) -> Option<&'a str> {
     b.get(k).and_then(Value::as_str)
 }
 
-fn instrument_row(i: &Inst) -> Value {
-    json!({"instId": i.id, "baseCurrency": i.id.split('-').next().unwrap_or(""), "quoteCurrency": "USDT",
+fn instrument_row(id: &str, i: &Inst) -> Value {
+    json!({"instId": id, "baseCurrency": id.split('-').next().unwrap_or(""), "quoteCurrency": "USDT",
            "contractValue": i.contract_value, "listTime": "1678419600000", "expireTime": "4070851200000",
            "maxLeverage": "100", "minSize": i.min, "lotSize": i.lot, "tickSize": i.tick, "instType": "SWAP",
            "contractType": "linear", "maxLimitSize": "100000", "maxMarketSize": "50000", "state": "live",
@@ -455,14 +480,13 @@ fn get(s: &Shared, path: &str, q: &HashMap<String, String>) -> Response {
         "/api/v1/market/instruments" => {
             let marks = s.ex.lock().marks.clone();
             match p(q, "instId") {
-                Some(id) => match instrument(id).filter(|i| marks.contains_key(i.id)) {
-                    Some(i) => ok(json!([instrument_row(i)])),
+                Some(id) => match instrument(id).filter(|_| marks.contains_key(id)) {
+                    Some(i) => ok(json!([instrument_row(id, i)])),
                     None => error("152014", "Instrument ID does not exist"),
                 },
-                None => ok(INSTRUMENTS
-                    .iter()
-                    .filter(|i| marks.contains_key(i.id))
-                    .map(instrument_row)
+                None => ok(marks
+                    .keys()
+                    .filter_map(|id| instrument(id).map(|i| instrument_row(id, i)))
                     .collect()),
             }
         }
@@ -652,7 +676,7 @@ fn post(s: &Shared, path: &str, b: &Value, applied: Applied) -> Response {
 fn create(s: &Shared, b: &Value, applied: Applied) -> Response {
     let cid = field(b, "clientOrderId").unwrap_or("");
     let id = field(b, "instId").unwrap_or("");
-    let Some(inst) = instrument(id).filter(|i| s.ex.lock().marks.contains_key(i.id)) else {
+    let Some(inst) = instrument(id).filter(|_| s.ex.lock().marks.contains_key(id)) else {
         return item_error(cid, "152014", "Instrument ID does not exist");
     };
     if cid.len() > 32 || !cid.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
@@ -857,10 +881,7 @@ impl Loopback for BlofinServer {
         (KEY, SECRET)
     }
     fn native(&self, unified: &str) -> String {
-        match unified.strip_suffix("USDT") {
-            Some(base) => format!("{base}-USDT"),
-            None => unified.to_string(),
-        }
+        native_of(unified)
     }
     /// Contracts per coin: one BTC-USDT contract is 0.001 BTC, one ETH-USDT contract 0.1 ETH.
     fn units(&self, unified: &str) -> Decimal {
@@ -911,8 +932,16 @@ impl Loopback for BlofinServer {
 
 /// The loopback's marks: BTC at `btc`, ETH at 2,500.
 pub fn start(equity: Decimal, btc: Decimal) -> BlofinServer {
-    BlofinServer::start(MockExchange::new(
-        equity,
-        &[("BTC-USDT", btc), ("ETH-USDT", dec!(2500))],
-    ))
+    start_with_bench(equity, btc, &[])
+}
+
+/// `start`, plus the benchmark's `BENCH<n>USDT` (unified names) at the given marks.
+pub fn start_with_bench(equity: Decimal, btc: Decimal, bench: &[(&str, Decimal)]) -> BlofinServer {
+    let mut marks = vec![
+        ("BTC-USDT".to_string(), btc),
+        ("ETH-USDT".into(), dec!(2500)),
+    ];
+    marks.extend(bench.iter().map(|(s, m)| (native_of(s), *m)));
+    let marks: Vec<(&str, Decimal)> = marks.iter().map(|(s, m)| (s.as_str(), *m)).collect();
+    BlofinServer::start(MockExchange::new(equity, &marks))
 }

@@ -61,8 +61,29 @@ const CONTRACTS: [Contract; 3] = [
     },
 ];
 
+/// The benchmark's many symbols (`BENCH<n>USDTM`, any that has a mark): one coin a lot.
+const BENCH_CONTRACT: Contract = Contract {
+    symbol: "BENCH",
+    multiplier: dec!(1),
+    tick: dec!(0.001),
+};
+
 fn contract(symbol: &str) -> Option<&'static Contract> {
-    CONTRACTS.iter().find(|c| c.symbol == symbol)
+    CONTRACTS.iter().find(|c| c.symbol == symbol).or_else(|| {
+        (symbol.starts_with(BENCH_CONTRACT.symbol) && symbol.ends_with("USDTM"))
+            .then_some(&BENCH_CONTRACT)
+    })
+}
+
+/// KuCoin's spelling of a unified symbol: BTC is XBT, and USDT-margined perpetuals end in
+/// `M` (`BTCUSDT` → `XBTUSDTM`).
+pub fn native_of(unified: &str) -> String {
+    let (base, quote) = match unified.strip_suffix("USDT") {
+        Some(base) => (base, "USDT"),
+        None => (unified.strip_suffix("USD").unwrap_or(unified), "USD"),
+    };
+    let base = if base == "BTC" { "XBT" } else { base };
+    format!("{base}{quote}M")
 }
 
 /// Coins of the base asset in one lot of `symbol`.
@@ -114,8 +135,14 @@ pub struct KucoinServer {
 
 impl KucoinServer {
     pub fn start(exchange: MockExchange) -> KucoinServer {
-        for c in &CONTRACTS {
-            exchange.lock().lots.insert(c.symbol.into(), Decimal::ONE);
+        {
+            let mut st = exchange.lock();
+            let symbols = CONTRACTS.iter().map(|c| c.symbol.to_string());
+            // The benchmark's contracts are those its marks name.
+            let symbols: Vec<String> = symbols.chain(st.marks.keys().cloned()).collect();
+            for symbol in symbols.into_iter().filter(|s| contract(s).is_some()) {
+                st.lots.insert(symbol, Decimal::ONE);
+            }
         }
         let extra = Arc::new(Mutex::new(Extra::default()));
         let push = broadcast::channel(1024).0;
@@ -448,7 +475,7 @@ fn get(s: &Shared, path: &str, q: &HashMap<String, String>) -> Response {
         return match contract(symbol).filter(|_| listed) {
             None => error("100001", "contract not exists"),
             Some(c) => ok(json!({
-                "symbol": c.symbol, "rootSymbol": "USDT", "type": "FFWCSX", "baseCurrency": c.symbol.trim_end_matches("USDTM"),
+                "symbol": symbol, "rootSymbol": "USDT", "type": "FFWCSX", "baseCurrency": symbol.trim_end_matches("USDTM"),
                 "quoteCurrency": "USDT", "settleCurrency": "USDT", "isInverse": false, "status": "Open",
                 "multiplier": c.multiplier.to_string().parse::<f64>().unwrap(), "lotSize": 1,
                 "tickSize": c.tick.to_string().parse::<f64>().unwrap(), "maxOrderQty": 1000000,
@@ -927,12 +954,7 @@ impl crate::common::venues::Loopback for KucoinServer {
         (KEY, SECRET)
     }
     fn native(&self, unified: &str) -> String {
-        let (base, quote) = match unified.strip_suffix("USDT") {
-            Some(base) => (base, "USDT"),
-            None => (unified.strip_suffix("USD").unwrap_or(unified), "USD"),
-        };
-        let base = if base == "BTC" { "XBT" } else { base };
-        format!("{base}{quote}M")
+        native_of(unified)
     }
     /// Lots per coin: one lot is `multiplier` coins.
     fn units(&self, unified: &str) -> Decimal {

@@ -64,8 +64,31 @@ pub const CONTRACTS: [Contract; 3] = [
     },
 ];
 
+/// The benchmark's many symbols (`BENCH<n>_USDT`, any that has a mark): linear, one coin a
+/// contract in whole contracts.
+const BENCH_CONTRACT: Contract = Contract {
+    symbol: "BENCH",
+    contract_size: dec!(1),
+    vol_unit: dec!(1),
+    min_vol: dec!(1),
+    price_unit: dec!(0.001),
+};
+
 pub fn contract(symbol: &str) -> Option<&'static Contract> {
-    CONTRACTS.iter().find(|c| c.symbol == symbol)
+    CONTRACTS.iter().find(|c| c.symbol == symbol).or_else(|| {
+        (symbol.starts_with(BENCH_CONTRACT.symbol) && symbol.ends_with("_USDT"))
+            .then_some(&BENCH_CONTRACT)
+    })
+}
+
+/// MEXC's spelling of a unified symbol: `BTCUSDT` → `BTC_USDT`, `BTCUSD` → `BTC_USD`.
+pub fn native_of(unified: &str) -> String {
+    for quote in ["USDT", "USD"] {
+        if let Some(base) = unified.strip_suffix(quote) {
+            return format!("{base}_{quote}");
+        }
+    }
+    unified.to_string()
 }
 
 /// MEXC-only state the venue-agnostic core does not have.
@@ -103,14 +126,19 @@ pub struct Shared {
 /// The loopback `venues::start` runs: `equity` USDT, BTC (linear and coin-margined) at `btc`,
 /// ETH at 2,500.
 pub fn start(equity: Decimal, btc: Decimal) -> MexcServer {
-    MexcServer::start(MockExchange::new(
-        equity,
-        &[
-            ("BTC_USDT", btc),
-            ("BTC_USD", btc),
-            ("ETH_USDT", dec!(2500)),
-        ],
-    ))
+    start_with_bench(equity, btc, &[])
+}
+
+/// `start`, plus the benchmark's `BENCH<n>USDT` (unified names) at the given marks.
+pub fn start_with_bench(equity: Decimal, btc: Decimal, bench: &[(&str, Decimal)]) -> MexcServer {
+    let mut marks = vec![
+        ("BTC_USDT".to_string(), btc),
+        ("BTC_USD".into(), btc),
+        ("ETH_USDT".into(), dec!(2500)),
+    ];
+    marks.extend(bench.iter().map(|(s, m)| (native_of(s), *m)));
+    let marks: Vec<(&str, Decimal)> = marks.iter().map(|(s, m)| (s.as_str(), *m)).collect();
+    MexcServer::start(MockExchange::new(equity, &marks))
 }
 
 pub struct MexcServer {
@@ -123,8 +151,16 @@ pub struct MexcServer {
 
 impl MexcServer {
     pub fn start(exchange: MockExchange) -> MexcServer {
-        for c in &CONTRACTS {
-            exchange.lock().lots.insert(c.symbol.into(), c.vol_unit);
+        {
+            let mut st = exchange.lock();
+            let symbols = CONTRACTS.iter().map(|c| c.symbol.to_string());
+            // The benchmark's contracts are those its marks name.
+            let symbols: Vec<String> = symbols.chain(st.marks.keys().cloned()).collect();
+            for symbol in symbols {
+                if let Some(c) = contract(&symbol) {
+                    st.lots.insert(symbol, c.vol_unit);
+                }
+            }
         }
         let extra = Arc::new(Mutex::new(Extra::default()));
         let shared = Shared {
@@ -360,14 +396,21 @@ fn get(s: &Shared, path: &str, q: &HashMap<String, String>) -> Response {
     match path {
         "/api/v1/contract/detail" => {
             let marks = s.ex.lock().marks.clone();
-            let rows: Vec<Value> = CONTRACTS
-                .iter()
-                .filter(|c| p(q, "symbol").is_none_or(|x| x == c.symbol))
-                .filter(|c| marks.contains_key(c.symbol))
-                .map(|c| {
-                    let (base, quote) = c.symbol.split_once('_').unwrap_or((c.symbol, ""));
+            // In the contracts' order, then the benchmark's.
+            let symbols = CONTRACTS.iter().map(|c| c.symbol.to_string()).chain(
+                marks
+                    .keys()
+                    .filter(|k| !CONTRACTS.iter().any(|c| c.symbol == k.as_str()))
+                    .cloned(),
+            );
+            let rows: Vec<Value> = symbols
+                .filter(|symbol| p(q, "symbol").is_none_or(|x| x == symbol))
+                .filter(|symbol| marks.contains_key(symbol))
+                .filter_map(|symbol| contract(&symbol).map(|c| (symbol, c)))
+                .map(|(symbol, c)| {
+                    let (base, quote) = symbol.split_once('_').unwrap_or((&symbol, ""));
                     let settle = if quote == "USD" { base } else { quote };
-                    json!({"symbol": c.symbol, "displayNameEn": c.symbol, "baseCoin": base, "quoteCoin": quote,
+                    json!({"symbol": symbol, "displayNameEn": symbol, "baseCoin": base, "quoteCoin": quote,
                            "settleCoin": settle, "contractSize": n(c.contract_size), "minLeverage": 1, "maxLeverage": 200,
                            "priceScale": 1, "volScale": 0, "amountScale": 4, "priceUnit": n(c.price_unit),
                            "volUnit": n(c.vol_unit), "minVol": n(c.min_vol), "maxVol": 1000000,
@@ -817,12 +860,7 @@ impl Loopback for MexcServer {
         (KEY, SECRET)
     }
     fn native(&self, unified: &str) -> String {
-        for quote in ["USDT", "USD"] {
-            if let Some(base) = unified.strip_suffix(quote) {
-                return format!("{base}_{quote}");
-            }
-        }
-        unified.to_string()
+        native_of(unified)
     }
     fn units(&self, unified: &str) -> Decimal {
         // Linear: contracts per coin (1 / contractSize); inverse: USD contracts, like the

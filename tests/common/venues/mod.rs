@@ -92,37 +92,43 @@ pub fn start(kind: &str, equity: Decimal, btc: Decimal) -> Box<dyn Loopback> {
     start_with_marks(kind, equity, btc, &[])
 }
 
-/// `start`, plus instruments of the benchmark (`BENCH<n>USDT`, linear) at the given marks.
+/// `start`, plus instruments of the benchmark (`BENCH<n>USDT`, linear, unified names) at the
+/// given marks, each listed under the venue's own spelling of it.
 pub fn start_with_marks(
     kind: &str,
     equity: Decimal,
     btc: Decimal,
     bench: &[(&str, Decimal)],
 ) -> Box<dyn Loopback> {
-    let marks = |own: [(&'static str, Decimal); 3]| {
-        let mut all: Vec<(&str, Decimal)> = own.to_vec();
-        all.extend_from_slice(bench);
+    let marks = |own: [(&'static str, Decimal); 3], native: fn(&str) -> String| {
+        let mut all: Vec<(String, Decimal)> =
+            own.iter().map(|(s, m)| (s.to_string(), *m)).collect();
+        all.extend(bench.iter().map(|(s, m)| (native(s), *m)));
+        let all: Vec<(&str, Decimal)> = all.iter().map(|(s, m)| (s.as_str(), *m)).collect();
         MockExchange::new(equity, &all)
     };
+    // Bybit and BitMEX spell `BENCH<n>USDT` as it is.
+    let same: fn(&str) -> String = str::to_string;
     match kind {
-        "bybit" => Box::new(bybit::BybitServer::start(marks([
-            ("BTCUSDT", btc),
-            ("BTCUSD", btc),
-            ("ETHUSDT", dec!(2500)),
-        ]))),
-        "bitmex" => Box::new(bitmex::start(marks([
-            ("XBTUSDT", btc),
-            ("XBTUSD", btc),
-            ("ETHUSD", dec!(2500)),
-        ]))),
-        "oanda" => Box::new(oanda::start(equity, btc)),
-        "blofin" => Box::new(blofin::start(equity, btc)),
-        "kucoin" => Box::new(kucoin::KucoinServer::start(marks([
-            ("XBTUSDTM", btc),
-            ("ETHUSDTM", dec!(2500)),
-            ("XRPUSDTM", dec!(0.5)),
-        ]))),
-        "mexc" => Box::new(mexc::start(equity, btc)),
+        "bybit" => Box::new(bybit::BybitServer::start(marks(
+            [("BTCUSDT", btc), ("BTCUSD", btc), ("ETHUSDT", dec!(2500))],
+            same,
+        ))),
+        "bitmex" => Box::new(bitmex::start(marks(
+            [("XBTUSDT", btc), ("XBTUSD", btc), ("ETHUSD", dec!(2500))],
+            same,
+        ))),
+        "oanda" => Box::new(oanda::start_with_bench(equity, btc, bench)),
+        "blofin" => Box::new(blofin::start_with_bench(equity, btc, bench)),
+        "kucoin" => Box::new(kucoin::KucoinServer::start(marks(
+            [
+                ("XBTUSDTM", btc),
+                ("ETHUSDTM", dec!(2500)),
+                ("XRPUSDTM", dec!(0.5)),
+            ],
+            kucoin::native_of,
+        ))),
+        "mexc" => Box::new(mexc::start_with_bench(equity, btc, bench)),
         other => panic!("no loopback venue {other}"),
     }
 }

@@ -41,6 +41,29 @@ const INSTRUMENTS: [(&str, u32, u32, &str); 4] = [
     ("GBP_USD", 5, 0, "0.05"),
 ];
 
+/// The benchmark's many symbols: `BENCH<n>USDT` is the CFD `BENCH<n>_USD` (quoted in the
+/// account's home currency, whole units, one coin a unit), listed when it has a mark and mapped
+/// by the account's `symbol_map` as the suites' BTC symbols are.
+const BENCH_INSTRUMENT: (&str, u32, u32, &str) = ("BENCH", 3, 0, "0.05");
+
+/// `(displayPrecision, tradeUnitsPrecision, marginRate)` and OANDA's type of an instrument.
+fn instrument(name: &str) -> Option<((u32, u32, &'static str), &'static str)> {
+    if let Some(i) = INSTRUMENTS.iter().find(|i| i.0 == name) {
+        return Some(((i.1, i.2, i.3), "CURRENCY"));
+    }
+    let (_, display, units, rate) = BENCH_INSTRUMENT;
+    (name.starts_with(BENCH_INSTRUMENT.0) && name.ends_with("_USD"))
+        .then_some(((display, units, rate), "CFD"))
+}
+
+/// The benchmark's instrument for its unified `BENCH<n>USDT`.
+pub fn bench_native(unified: &str) -> Option<String> {
+    unified
+        .strip_suffix("USDT")
+        .filter(|base| base.starts_with(BENCH_INSTRUMENT.0))
+        .map(|base| format!("{base}_USD"))
+}
+
 /// OANDA-only state the venue-agnostic core does not have.
 #[derive(Debug, Default)]
 pub struct Extra {
@@ -74,17 +97,32 @@ pub struct OandaServer {
 
 /// Starts the loopback with `equity` USD and EUR_USD at `btc` / 1000.
 pub fn start(equity: Decimal, btc: Decimal) -> OandaServer {
-    let ex = MockExchange::new(
-        equity,
-        &[
-            ("EUR_USD", btc / UNITS_PER_BTC),
-            ("USD_JPY", dec!(100)),
-            ("EUR_GBP", dec!(0.85)),
-            ("GBP_USD", dec!(1.25)),
-        ],
+    start_with_bench(equity, btc, &[])
+}
+
+/// `start`, plus the benchmark's `BENCH<n>USDT` (unified names) at the given marks.
+pub fn start_with_bench(equity: Decimal, btc: Decimal, bench: &[(&str, Decimal)]) -> OandaServer {
+    let mut marks = vec![
+        ("EUR_USD".to_string(), btc / UNITS_PER_BTC),
+        ("USD_JPY".into(), dec!(100)),
+        ("EUR_GBP".into(), dec!(0.85)),
+        ("GBP_USD".into(), dec!(1.25)),
+    ];
+    marks.extend(
+        bench
+            .iter()
+            .filter_map(|(s, m)| bench_native(s).map(|n| (n, *m))),
     );
-    for (name, _, units, _) in INSTRUMENTS {
-        ex.lock().lots.insert(name.into(), Decimal::new(1, units));
+    let marks: Vec<(&str, Decimal)> = marks.iter().map(|(s, m)| (s.as_str(), *m)).collect();
+    let ex = MockExchange::new(equity, &marks);
+    {
+        let mut st = ex.lock();
+        let names: Vec<String> = st.marks.keys().cloned().collect();
+        for name in names {
+            if let Some(((_, units, _), _)) = instrument(&name) {
+                st.lots.insert(name, Decimal::new(1, units));
+            }
+        }
     }
     let shared = Shared {
         ex: ex.clone(),
@@ -186,10 +224,7 @@ fn scoped(path: &str) -> Option<&str> {
 }
 
 fn units_text(native: &str, q: Decimal) -> String {
-    let places = INSTRUMENTS
-        .iter()
-        .find(|i| i.0 == native)
-        .map_or(0, |i| i.2);
+    let places = instrument(native).map_or(0, |((_, units, _), _)| units);
     let mut v = q.round_dp(places);
     v.rescale(places);
     v.to_string()
@@ -283,10 +318,7 @@ impl Shared {
 
     fn price_json(&self, native: &str, mark: Decimal) -> Value {
         let spread = dec!(0.00005) * mark;
-        let places = INSTRUMENTS
-            .iter()
-            .find(|i| i.0 == native)
-            .map_or(5, |i| i.1);
+        let places = instrument(native).map_or(5, |((display, _, _), _)| display);
         let px = |p: Decimal| p.round_dp(places + 2).normalize().to_string();
         json!({"type": "PRICE", "instrument": native, "time": venue_time(self),
             "tradeable": !self.extra.lock().unwrap().halted, "status": "tradeable",
@@ -510,9 +542,13 @@ fn instruments(s: &Shared, q: &HashMap<String, String>) -> Response {
         .get("instruments")
         .map(|l| l.split(',').collect())
         .unwrap_or_default();
+    let marks = s.ex.lock().marks.clone();
     let mut rows = Vec::new();
     for name in &wanted {
-        let Some((n, display, units, rate)) = INSTRUMENTS.iter().find(|i| i.0 == *name) else {
+        // The benchmark's instruments are listed where they have a mark.
+        let listed =
+            instrument(name).filter(|(_, kind)| *kind == "CURRENCY" || marks.contains_key(*name));
+        let Some(((display, units, rate), kind)) = listed else {
             return reject(
                 StatusCode::BAD_REQUEST,
                 "INVALID_INSTRUMENT",
@@ -520,13 +556,12 @@ fn instruments(s: &Shared, q: &HashMap<String, String>) -> Response {
             );
         };
         rows.push(
-            json!({"name": n, "type": "CURRENCY", "displayName": n.replace('_', "/"),
-            "pipLocation": if n.ends_with("JPY") { -2 } else { -4 }, "displayPrecision": display,
+            json!({"name": name, "type": kind, "displayName": name.replace('_', "/"),
+            "pipLocation": if name.ends_with("JPY") { -2 } else { -4 }, "displayPrecision": display,
             "tradeUnitsPrecision": units, "minimumTradeSize": "1", "maximumOrderUnits": "100000000",
             "maximumPositionSize": "0", "marginRate": rate}),
         );
     }
-    let _ = s;
     ok(json!({"instruments": rows}))
 }
 
@@ -604,7 +639,7 @@ fn place(s: &Shared, b: &Value, applied: Applied) -> Response {
     let Some(units) = field(b, "units").and_then(|u| u.parse::<Decimal>().ok()) else {
         return reject(StatusCode::BAD_REQUEST, "UNITS_INVALID", "units");
     };
-    let precision = INSTRUMENTS.iter().find(|i| i.0 == native).map(|i| i.2);
+    let precision = instrument(native).map(|((_, units, _), _)| units);
     let Some(precision) = precision else {
         return reject(
             StatusCode::BAD_REQUEST,
@@ -895,7 +930,7 @@ impl Loopback for OandaServer {
             "BTCUSDT" => "EUR_USD".into(),
             "BTCUSD" => "USD_JPY".into(),
             other if other.len() == 6 => format!("{}_{}", &other[..3], &other[3..]),
-            other => other.to_string(),
+            other => bench_native(other).unwrap_or_else(|| other.to_string()),
         }
     }
     fn units(&self, unified: &str) -> Decimal {
@@ -974,11 +1009,24 @@ impl Loopback for OandaServer {
             .expect("loopback venue");
         (venue, dir)
     }
-    /// The suites' BTC symbols mapped to FX instruments (see the module comment).
+    /// The suites' BTC symbols mapped to FX instruments (see the module comment), and the
+    /// benchmark's to the CFDs that have a mark here.
     fn account(&self, name: &str, credentials: &str, timeout_ms: u64) -> Value {
+        let mut map = serde_json::Map::new();
+        map.insert("BTCUSDT".into(), json!("EUR_USD"));
+        map.insert("BTCUSD".into(), json!("USD_JPY"));
+        let marks = self.shared.ex.lock().marks.clone();
+        for native in marks.keys() {
+            if let Some(base) = native
+                .strip_suffix("_USD")
+                .filter(|b| b.starts_with(BENCH_INSTRUMENT.0))
+            {
+                map.insert(format!("{base}USDT"), json!(native));
+            }
+        }
         json!({"name": name, "venue": "oanda", "credentials": credentials,
                "rest_url": self.rest_url, "ws_url": self.stream_url, "timeout_ms": timeout_ms,
-               "symbol_map": {"BTCUSDT": "EUR_USD", "BTCUSD": "USD_JPY"}})
+               "symbol_map": map})
     }
     /// OANDA has no secret: a wrong "secret" is a wrong token.
     fn credential(&self, secret: Option<&str>) -> Value {

@@ -10,6 +10,7 @@ use super::parse;
 use super::MexcVenue;
 use crate::domain::{OrderAck, OrderKind, OrderRequest};
 use crate::venue::{RejectKind, Venue, VenueError};
+use futures::future::join_all;
 use serde_json::Value;
 use std::sync::atomic::Ordering;
 
@@ -23,9 +24,9 @@ pub async fn place(
     let mut results = Vec::with_capacity(requests.len());
     for chunk in requests.chunks(MAX_ORDERS) {
         if chunk.len() == 1 || venue.batch_refused.load(Ordering::Relaxed) {
-            for request in chunk {
-                results.push(venue.place_order(request).await);
-            }
+            // One order per symbol, as the executor would send them without a batch: side by
+            // side (the limiter paces them), each with its own answer and lookup.
+            results.extend(join_all(chunk.iter().map(|r| venue.place_order(r))).await);
             continue;
         }
         results.extend(place_chunk(venue, chunk).await);
@@ -63,14 +64,13 @@ async fn place_chunk(
             // Refused as a whole before anything was placed: single orders from now on.
             tracing::warn!(account = %venue.account, error = %e, "mexc refused submit_batch for want of permission; placing orders one by one from now on");
             venue.batch_refused.store(true, Ordering::Relaxed);
-            let mut out = Vec::with_capacity(chunk.len());
-            for (request, done) in chunk.iter().zip(results) {
-                out.push(match done {
+            return join_all(chunk.iter().zip(results).map(|(request, done)| async move {
+                match done {
                     Some(r) => r,
                     None => venue.place_order(request).await,
-                });
-            }
-            return out;
+                }
+            }))
+            .await;
         }
         Err(e) => {
             // Unknown, rate limited, auth: the same answer for every item sent.

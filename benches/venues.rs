@@ -191,6 +191,8 @@ struct VenueFigures {
     batch: usize,
     /// When the venue's last account reached its targets, after the signal.
     seconds: Option<f64>,
+    /// The venue's own floor: 2 × latency or what its documented limits need for its orders.
+    floor: f64,
     /// The largest share of a placement limit used in one window, where the orders needed
     /// more than one window's worth (else `None`: the demand never met the limit).
     budget_used: Option<f64>,
@@ -383,10 +385,12 @@ fn one_move(
         // must send (one order per symbol, in batches where the venue has them).
         let needed = symbols.div_ceil(batch) as u64;
         let (admitted, limits) = ex.windows().placement_limits();
+        v.floor = v.floor.max(2.0 * latency.as_secs_f64());
         for (limit, units) in limits {
             let per_request = (units as u64).div_ceil(admitted.max(1) as u64).max(1);
             let t = limit_time(needed * per_request, limit.count as u64, limit.window);
             floor = floor.max(t.as_secs_f64());
+            v.floor = v.floor.max(t.as_secs_f64());
             if needed * per_request > limit.count as u64 && !limit.refilled {
                 let used =
                     ex.windows().peak(&limit.scope, limit.window) as f64 / limit.count as f64;
@@ -635,6 +639,8 @@ fn move_json(m: &Move, symbols: usize) -> Value {
             (k.clone(), json!({"accounts": v.accounts, "requests": v.requests,
                 "order_requests": v.placements, "refusals": v.refusals, "batch_size": v.batch,
                 "signal_to_target_s": v.seconds.map(|s| (s * 1000.0).round() / 1000.0),
+                "floor_s": (v.floor * 1000.0).round() / 1000.0,
+                "ratio": v.seconds.map(|s| (s / v.floor * 100.0).round() / 100.0),
                 "budget_used_pct": v.budget_used.map(|u| (u * 1000.0).round() / 10.0),
                 "requests_per_order": if v.placements > 0 {
                     Some((v.requests as f64 / (v.accounts * symbols) as f64 * 100.0).round() / 100.0)
@@ -674,9 +680,10 @@ fn show(c: &Convergence) {
         );
         for (kind, v) in &m.venues {
             println!(
-                "  {kind}: {} accounts at target in {}, {} requests after the signal ({} order requests, batch size {}), {} rate-limit refusals{}",
+                "  {kind}: {} accounts at target in {} (floor {:.3} s), {} requests after the signal ({} order requests, batch size {}), {} rate-limit refusals{}",
                 v.accounts,
                 v.seconds.map_or("-".into(), |s| format!("{s:.3} s")),
+                v.floor,
                 v.requests,
                 v.placements,
                 v.batch,
@@ -821,8 +828,10 @@ fn markdown(r: &Value) -> String {
                         v["accounts"], v["batch_size"]
                     ),
                     format!(
-                        "{}; {} ({} order requests; {} requests per order)",
+                        "{} (floor {} s, ratio {}); {} ({} order requests; {} requests per order)",
                         f(&v["signal_to_target_s"], " s"),
+                        v["floor_s"],
+                        f(&v["ratio"], ""),
                         v["requests"],
                         v["order_requests"],
                         f(&v["requests_per_order"], "")

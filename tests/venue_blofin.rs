@@ -340,3 +340,43 @@ async fn a_wrong_secret_is_an_auth_error_without_any_secret_in_it() {
     }
     assert!(s.exchange.requests().iter().all(|r| !r.signature_ok));
 }
+
+/// With the private stream up, an order's fill comes from its push: no `order-detail`
+/// lookup spends BloFin's trading budget (30 per 10 s, shared with the orders themselves).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fill_pushed_on_the_stream_spares_the_lookup() {
+    let s = server();
+    let (v, _dir) = venue(&s);
+    let mut rx = v.subscribe().expect("stream");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !matches!(next(&mut rx, deadline).await, VenueEvent::Connected) {}
+    let lookups = || {
+        s.exchange
+            .requests()
+            .iter()
+            .filter(|r| r.path_and_query.starts_with("/api/v1/trade/order-detail"))
+            .count()
+    };
+    // The first order lets the venue see the stream connected; the second must not look up.
+    v.place_order(&order(
+        "teblofinpush0000000000000000001",
+        "BTC-USDT",
+        Side::Buy,
+        dec!(1),
+    ))
+    .await
+    .expect("order");
+    let before = lookups();
+    let ack = v
+        .place_order(&order(
+            "teblofinpush0000000000000000002",
+            "BTC-USDT",
+            Side::Buy,
+            dec!(1),
+        ))
+        .await
+        .expect("order");
+    assert_eq!(ack.status, OrderStatus::Filled);
+    assert_eq!(ack.filled_qty, dec!(1));
+    assert_eq!(lookups(), before, "the push said the fill: no lookup");
+}

@@ -14,7 +14,7 @@ use crate::domain::{
     AccountValue, Candle, Instrument, OpenOrder, OrderAck, OrderKind, OrderRequest, OrderStatus,
     Position, Quote, Side, Symbol,
 };
-use crate::venue::common::{self, CredentialField, TtlCache};
+use crate::venue::common::{self, confirm, CredentialField, StreamUp, TtlCache};
 use crate::venue::http::RestConfig;
 use crate::venue::registry::{no_params, VenueKind};
 use crate::venue::stream::{spawn_stream, StreamConfig, StreamTask};
@@ -31,7 +31,6 @@ use rest::{wire_leverage, wire_number, Rest};
 use rust_decimal::Decimal;
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::broadcast;
@@ -115,7 +114,7 @@ pub struct BybitVenue {
     /// Started by the first `subscribe`, so one-shot commands never open a socket.
     stream: Mutex<Option<StreamTask>>,
     /// Whether the private stream is connected (its order pushes confirm fills).
-    stream_up: Arc<AtomicBool>,
+    stream_up: StreamUp,
     /// One bulk instruments read at a time; the others wait for its result.
     instrument_load: tokio::sync::Mutex<()>,
     /// Leverage per symbol as the venue reported it in position rows, or as we last set it.
@@ -145,7 +144,7 @@ impl BybitVenue {
             hedge: Mutex::new(HashMap::new()),
             events: broadcast::channel(1024).0,
             stream: Mutex::new(None),
-            stream_up: Arc::new(AtomicBool::new(false)),
+            stream_up: StreamUp::default(),
             instrument_load: tokio::sync::Mutex::new(()),
             leverage: Mutex::new(HashMap::new()),
         })
@@ -287,33 +286,12 @@ impl BybitVenue {
         link_id: &str,
         pushed: Option<broadcast::Receiver<VenueEvent>>,
     ) -> Option<OrderAck> {
-        let mut rx = pushed?;
-        let deadline = tokio::time::Instant::now() + STREAM_CONFIRM;
-        loop {
-            let event = tokio::time::timeout_at(deadline, rx.recv()).await.ok()?;
-            match event {
-                Ok(VenueEvent::Order { ack, .. }) if ack.client_order_id == link_id => {
-                    let done = matches!(
-                        ack.status,
-                        OrderStatus::Filled | OrderStatus::Cancelled | OrderStatus::Rejected
-                    );
-                    if done {
-                        return Some(ack);
-                    }
-                }
-                Ok(VenueEvent::Disconnected { .. }) => return None,
-                Ok(_) => {}
-                Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => return None,
-            }
-        }
+        confirm::final_state(link_id, pushed, STREAM_CONFIRM).await
     }
 
     /// A receiver of the private stream's pushes, when the stream is connected.
     fn pushes(&self) -> Option<broadcast::Receiver<VenueEvent>> {
-        self.stream_up
-            .load(Ordering::Relaxed)
-            .then(|| self.events.subscribe())
+        self.stream_up.pushes(&self.events)
     }
 
     /// The wire body of an order: quantity and price on the instrument's grid, the position
@@ -870,21 +848,7 @@ impl Venue for BybitVenue {
                 stream::PrivateStream::new(self.ws_url.clone(), self.signer.clone()),
                 self.events.clone(),
             ));
-            let mut watch = self.events.subscribe();
-            let up = self.stream_up.clone();
-            tokio::spawn(async move {
-                loop {
-                    match watch.recv().await {
-                        Ok(VenueEvent::Connected) => up.store(true, Ordering::Relaxed),
-                        Ok(VenueEvent::Disconnected { .. }) => up.store(false, Ordering::Relaxed),
-                        Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                        Err(broadcast::error::RecvError::Closed) => {
-                            up.store(false, Ordering::Relaxed);
-                            return;
-                        }
-                    }
-                }
-            });
+            self.stream_up.follow(&self.events);
         }
         Some(rx)
     }

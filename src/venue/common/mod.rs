@@ -4,11 +4,13 @@
 
 pub mod cache;
 pub mod candles;
+pub mod confirm;
 pub mod credentials;
 pub mod endpoints;
 pub mod hmac;
 pub mod num;
 
 pub use cache::TtlCache;
+pub use confirm::StreamUp;
 pub use credentials::{required, CredentialField};
 pub use endpoints::{rest_url, stream_url, Endpoints};

@@ -465,3 +465,38 @@ async fn a_batch_reset_after_sending_leaves_every_item_unknown_and_nothing_is_se
     assert_eq!(creates(&s), (1, 0));
     assert_eq!(s.exchange.position("BTCUSDT"), dec!(0.01));
 }
+
+/// Batches and single orders are metered in separate buckets of 10 a second: 20 orders at
+/// once go out as a batch of 10 beside 10 single orders, within both limits, all filled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_spreads_over_the_batch_and_the_single_order_buckets() {
+    let natives: Vec<String> = (1..=20).map(|i| format!("BENCH{i}USDT")).collect();
+    let marks: Vec<(&str, Decimal)> = natives.iter().map(|n| (n.as_str(), dec!(100))).collect();
+    let s = BybitServer::start(MockExchange::new(dec!(100000), &marks));
+    let (v, _dir) = s.venue(5000);
+    let orders: Vec<OrderRequest> = natives
+        .iter()
+        .enumerate()
+        .map(|(i, n)| order(&format!("teburst{i:025}"), n, Side::Buy, dec!(1)))
+        .collect();
+    let results = v.place_orders(&orders).await;
+    for (o, r) in orders.iter().zip(&results) {
+        let ack = r
+            .as_ref()
+            .unwrap_or_else(|e| panic!("{}: {e}", o.client_order_id));
+        assert_eq!(ack.status, OrderStatus::Filled, "{}", o.client_order_id);
+    }
+    let batched: usize = posted(&s, "/v5/order/create-batch")
+        .iter()
+        .map(|b| {
+            let v: serde_json::Value = serde_json::from_str(b).unwrap();
+            v["request"].as_array().map_or(0, Vec::len)
+        })
+        .sum();
+    let single = posted(&s, "/v5/order/create").len();
+    assert_eq!((batched, single), (10, 10), "both buckets used");
+    assert!(s.exchange.windows().refusals().is_empty());
+    for n in &natives {
+        assert_eq!(s.exchange.position(n), dec!(1), "{n}");
+    }
+}

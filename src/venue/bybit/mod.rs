@@ -454,6 +454,17 @@ impl BybitVenue {
     }
 }
 
+/// How many of `n` orders go out as single orders beside a batch: those the batch bucket has
+/// no room for now, as far as the single-order bucket has room (the rest wait for the batch
+/// bucket).
+fn single_share(n: usize, batch_room: u32, single_room: u32) -> usize {
+    if n <= 1 {
+        return 0;
+    }
+    let over = n.saturating_sub(batch_room as usize);
+    over.min(single_room as usize)
+}
+
 /// The `positionIdx` of an order in hedge mode: opening buys and closing sells act on the
 /// long leg (1), opening sells and closing buys on the short leg (2).
 fn hedge_index(side: Side, reduce_only: bool) -> u8 {
@@ -672,11 +683,43 @@ impl Venue for BybitVenue {
                     )
                 })
                 .collect();
-            let mut items = items.into_iter().peekable();
-            while items.peek().is_some() {
-                let chunk: Vec<(usize, CreateOrder<'_>)> = items.by_ref().take(MAX_BATCH).collect();
-                self.send_batch(category, chunk, requests, &mut results)
-                    .await;
+            // Batches and single orders are metered in separate buckets of the same size:
+            // what the batch bucket cannot take now goes out as single orders beside it.
+            let singles = single_share(
+                items.len(),
+                self.rest.room("/v5/order/create-batch", category),
+                self.rest.room("/v5/order/create", category),
+            );
+            let alone: Vec<usize> = items.iter().rev().take(singles).map(|(i, _)| *i).collect();
+            let batched: Vec<(usize, CreateOrder<'_>)> = items
+                .into_iter()
+                .filter(|(i, _)| !alone.contains(i))
+                .collect();
+            let batches = async {
+                let mut out = Vec::new();
+                let mut batched = batched.into_iter().peekable();
+                while batched.peek().is_some() {
+                    let chunk: Vec<(usize, CreateOrder<'_>)> =
+                        batched.by_ref().take(MAX_BATCH).collect();
+                    let mut part: Vec<Option<Result<OrderAck, VenueError>>> =
+                        requests.iter().map(|_| None).collect();
+                    self.send_batch(category, chunk, requests, &mut part).await;
+                    out.extend(
+                        part.into_iter()
+                            .enumerate()
+                            .filter_map(|(i, r)| Some((i, r?))),
+                    );
+                }
+                out
+            };
+            let single = futures::future::join_all(
+                alone
+                    .iter()
+                    .map(|i| async move { (*i, self.place_order(&requests[*i]).await) }),
+            );
+            let (from_batches, from_singles) = tokio::join!(batches, single);
+            for (i, r) in from_batches.into_iter().chain(from_singles) {
+                results[i] = Some(r);
             }
         }
         results

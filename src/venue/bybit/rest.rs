@@ -11,7 +11,7 @@ use super::parse::{self, Ctx, IP_BAN};
 use crate::venue::common::Endpoints;
 use crate::venue::http::{
     encode_query, header_u64, retry_after_header, snippet, Dialect, LimitPolicy, PreparedRequest,
-    QuotaHeader, Rate, RestClient, RestConfig, Scope,
+    QuotaHeader, Rate, RestClient, RestConfig, Scope, Signer,
 };
 use crate::venue::VenueError;
 use reqwest::header::HeaderMap;
@@ -275,6 +275,13 @@ impl Rest {
             .await
             .map_err(|e| with_ctx(e, ctx))?;
         parse::result(parse::envelope(&resp, ctx)?, ctx)
+    }
+
+    /// Units the key could spend now on `path` (orders, for the create buckets).
+    pub fn room(&self, path: &'static str, category: Category) -> u32 {
+        self.client
+            .limiter()
+            .room(self.signer.key_id(), bucket(path, Some(category)))
     }
 
     /// `POST /v5/order/create-batch`: counts once per order in the batch bucket. Returns the

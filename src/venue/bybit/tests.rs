@@ -75,3 +75,21 @@ fn native_symbols_are_the_unified_spelling() {
     assert_eq!(v.native_symbol(&Symbol::new("BTCUSD")), "BTCUSD");
     assert_eq!(v.kind(), "bybit");
 }
+
+#[test]
+fn single_orders_take_what_the_batch_bucket_cannot() {
+    use super::single_share;
+    assert_eq!(
+        single_share(1, 0, 10),
+        0,
+        "one order is a single order anyway"
+    );
+    assert_eq!(single_share(8, 10, 10), 0, "the batch takes them all");
+    assert_eq!(single_share(20, 10, 10), 10);
+    assert_eq!(
+        single_share(20, 10, 4),
+        4,
+        "the rest waits for the batch bucket"
+    );
+    assert_eq!(single_share(20, 0, 10), 10);
+}

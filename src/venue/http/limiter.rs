@@ -264,6 +264,13 @@ impl Limiter {
             .map(|t| *t - now)
     }
 
+    /// Units a request of `key` in `bucket` could spend right now without waiting (a venue
+    /// with two buckets for the same thing splits its work by it).
+    pub fn room(&self, key: &str, bucket: &str) -> u32 {
+        let spends = self.spends(key, bucket, 1);
+        self.lock().windows.room(&spends, Instant::now())
+    }
+
     /// Waits until a request of `key` in `bucket` fits every budget it spends, and takes its
     /// slots; they are released (into the window's last period) when the permit drops.
     pub async fn acquire(&self, key: &str, bucket: &str) -> Permit<'_> {

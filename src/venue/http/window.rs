@@ -152,6 +152,26 @@ impl Windows {
         Ok(())
     }
 
+    /// Units a request could take in every scope of `spends` right now (0: it would wait).
+    pub fn room(&mut self, spends: &[Spend], now: Instant) -> u32 {
+        let mut room = u32::MAX;
+        for spend in spends {
+            let log = self.log(spend);
+            log.prune(now);
+            let count = log.budget.count.max(1);
+            let free = if log.budget.refilled {
+                let full_at = log.full_at.filter(|t| *t > now).unwrap_or(now);
+                let owed = (full_at - now).as_nanos() / log.token().as_nanos().max(1);
+                let owed = u32::try_from(owed).unwrap_or(u32::MAX);
+                count.saturating_sub(owed.saturating_add(log.in_flight))
+            } else {
+                count.saturating_sub(log.used())
+            };
+            room = room.min(free);
+        }
+        room
+    }
+
     /// The request that took these slots is over (answered, failed or abandoned) at `now`:
     /// its slots stay in the window for one more period from now.
     pub fn finish(&mut self, spends: &[Spend], now: Instant) {

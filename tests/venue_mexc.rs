@@ -551,3 +551,27 @@ async fn contracts_are_learnt_from_one_list() {
         Err(VenueError::UnknownSymbol(_))
     ));
 }
+
+/// Marks of a cycle's symbols come from one ticker list, not one fair-price request each
+/// (each counts against the endpoint's 20 per 2 s and the host's budget).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cycle_reads_every_mark_in_one_ticker_request() {
+    let s = server();
+    let (v, _dir) = venue(&s);
+    let natives = vec!["BTC_USDT".to_string(), "ETH_USDT".to_string()];
+    let quotes = v.quotes(&natives).await;
+    assert_eq!(quotes.len(), 2);
+    for (n, q) in natives.iter().zip(&quotes) {
+        let q = q.as_ref().unwrap_or_else(|e| panic!("{n}: {e}"));
+        assert_eq!(&q.native, n);
+        assert!(q.mark > Decimal::ZERO);
+    }
+    let paths: Vec<String> = s
+        .exchange
+        .requests()
+        .into_iter()
+        .map(|r| r.path_and_query)
+        .filter(|p| p.starts_with("/api/v1/contract/"))
+        .collect();
+    assert_eq!(paths, ["/api/v1/contract/ticker"], "{paths:?}");
+}

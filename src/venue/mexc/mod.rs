@@ -428,6 +428,28 @@ impl Venue for MexcVenue {
         parse::quote(native, &self.rest.fair_price(native).await?)
     }
 
+    /// One ticker read for every symbol (the per-symbol fair price would spend one request
+    /// each); a symbol the list lacks is asked on its own.
+    async fn quotes(&self, natives: &[String]) -> Vec<Result<Quote, VenueError>> {
+        if natives.len() <= 1 {
+            return futures::future::join_all(natives.iter().map(|n| self.quote(n))).await;
+        }
+        let rows = match self.rest.tickers().await {
+            Ok(rows) => rows,
+            Err(e) => return natives.iter().map(|_| Err(e.clone())).collect(),
+        };
+        futures::future::join_all(natives.iter().map(|native| {
+            let row = rows.iter().find(|r| r.symbol == *native);
+            async move {
+                match row {
+                    Some(row) => parse::quote(native, row),
+                    None => self.quote(native).await,
+                }
+            }
+        }))
+        .await
+    }
+
     async fn account_value(&self) -> Result<AccountValue, VenueError> {
         parse::account_value(&self.rest.assets().await?)
     }

@@ -65,8 +65,9 @@ pub fn limit_policy() -> LimitPolicy {
 }
 
 /// Endpoints metered at 20 per 2 s, named by their path template.
-const ENDPOINTS: [&str; 14] = [
+const ENDPOINTS: [&str; 15] = [
     "contract/fair_price",
+    "contract/ticker",
     "contract/kline",
     "account/assets",
     "position/open_positions",
@@ -234,6 +235,17 @@ impl Rest {
     /// One row of `details`.
     pub fn contract_detail(&self, row: Value) -> Result<ContractDetail, VenueError> {
         parse::data(row, self.ctx("GET contract/detail", false))
+    }
+
+    /// Every contract's ticker in one request (`GET /api/v1/contract/ticker` without a
+    /// symbol); the rows carry the fair price and its timestamp, as `fair_price` does.
+    pub async fn tickers(&self) -> Result<Vec<FairPrice>, VenueError> {
+        let ctx = self.ctx("GET contract/ticker", false);
+        let data = self.get("/api/v1/contract/ticker", &[], false).await?;
+        rows(data, ctx)?
+            .into_iter()
+            .map(|row| parse::data(row, ctx))
+            .collect()
     }
 
     pub async fn fair_price(&self, symbol: &str) -> Result<FairPrice, VenueError> {

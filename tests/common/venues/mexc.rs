@@ -350,6 +350,27 @@ fn p<'a>(q: &'a HashMap<String, String>, k: &str) -> Option<&'a str> {
 }
 
 fn get(s: &Shared, path: &str, q: &HashMap<String, String>) -> Response {
+    if path == "/api/v1/contract/ticker" {
+        // Every contract's ticker (or one, with `symbol`), fair price and timestamp included.
+        let lag = s.extra.lock().unwrap().price_lag_ms;
+        let marks = s.ex.lock().marks.clone();
+        let row = |symbol: &str, mark: Decimal| {
+            json!({"symbol": symbol, "lastPrice": n(mark), "fairPrice": n(mark),
+                   "indexPrice": n(mark), "timestamp": now_ms() - lag})
+        };
+        return match p(q, "symbol") {
+            Some(symbol) => match marks.get(symbol) {
+                Some(mark) => envelope(row(symbol, *mark)),
+                None => error(1001, "contract does not exist"),
+            },
+            None => envelope(Value::Array(
+                marks
+                    .iter()
+                    .map(|(symbol, mark)| row(symbol, *mark))
+                    .collect(),
+            )),
+        };
+    }
     if let Some(symbol) = path.strip_prefix("/api/v1/contract/fair_price/") {
         let Some(mark) = s.ex.lock().marks.get(symbol).copied() else {
             return error(1001, "contract does not exist");

@@ -306,10 +306,14 @@ impl Rig {
             "{} {name}: client ids sent more than once: {resent:?}",
             self.venue.kind()
         );
-        assert!(
-            self.ex().requests().iter().all(|r| r.signature_ok),
-            "a request was badly signed"
-        );
+        let badly: Vec<String> = self
+            .ex()
+            .requests()
+            .iter()
+            .filter(|r| !r.signature_ok)
+            .map(|r| format!("{} {}", r.method, r.path_and_query))
+            .collect();
+        assert!(badly.is_empty(), "a request was badly signed: {badly:?}");
         self.check_state_files();
     }
 }

@@ -21,12 +21,28 @@ pub fn from_text_rows(
     what: &str,
     num: impl Fn(&str, &str) -> Result<Decimal, VenueError>,
 ) -> Result<Vec<Candle>, VenueError> {
+    from_rows(
+        rows,
+        what,
+        |s: &String| millis(s),
+        |s, name| num(name, s.map(String::as_str).unwrap_or("")),
+    )
+}
+
+/// Rows `[startMs, open, high, low, close, volume, …]` of any cell type as candles, oldest
+/// first: `time` reads the first cell, `num` the others (a missing cell reads as `None`).
+pub fn from_rows<T: std::fmt::Debug>(
+    rows: &[Vec<T>],
+    what: &str,
+    time: impl Fn(&T) -> Option<DateTime<Utc>>,
+    num: impl Fn(Option<&T>, &str) -> Result<Decimal, VenueError>,
+) -> Result<Vec<Candle>, VenueError> {
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        let field = |i: usize, name: &str| num(name, row.get(i).map(String::as_str).unwrap_or(""));
+        let field = |i: usize, name: &str| num(row.get(i), name);
         let open_time = row
             .first()
-            .and_then(|s| millis(s))
+            .and_then(&time)
             .ok_or_else(|| VenueError::Decode(format!("{what} row without a time: {row:?}")))?;
         out.push(Candle {
             open_time,

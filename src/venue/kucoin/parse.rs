@@ -352,29 +352,18 @@ pub fn batch_item(item: &BatchItem, ctx: Ctx<'_>) -> Result<String, VenueError> 
 
 /// Kline rows `[time_ms, open, high, low, close, volume, …]` as JSON numbers, oldest first.
 pub fn candles(rows: &[Vec<serde_json::Value>]) -> Result<Vec<Candle>, VenueError> {
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        let field = |i: usize, name: &str| -> Result<Decimal, VenueError> {
-            row.get(i)
-                .and_then(crate::venue::common::num::from_value)
-                .ok_or_else(|| VenueError::Decode(format!("kline row without {name}: {row:?}")))
-        };
-        let ms = row
-            .first()
-            .and_then(|v| v.as_i64())
-            .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
-            .ok_or_else(|| VenueError::Decode(format!("kline row without time: {row:?}")))?;
-        out.push(Candle {
-            open_time: ms,
-            open: field(1, "open")?,
-            high: field(2, "high")?,
-            low: field(3, "low")?,
-            close: field(4, "close")?,
-            volume: field(5, "volume")?,
-        });
-    }
-    out.sort_by_key(|c| c.open_time);
-    Ok(out)
+    crate::venue::common::candles::from_rows(
+        rows,
+        "kline",
+        |v| {
+            v.as_i64()
+                .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
+        },
+        |v, name| {
+            v.and_then(crate::venue::common::num::from_value)
+                .ok_or_else(|| VenueError::Decode(format!("kline row without {name}")))
+        },
+    )
 }
 
 #[cfg(test)]

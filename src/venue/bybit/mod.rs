@@ -417,32 +417,7 @@ impl BybitVenue {
         link_ids: &[&str],
         pushed: Option<broadcast::Receiver<VenueEvent>>,
     ) -> HashMap<String, OrderAck> {
-        let mut out = HashMap::new();
-        let Some(mut rx) = pushed else {
-            return out;
-        };
-        let deadline = tokio::time::Instant::now() + STREAM_CONFIRM;
-        while out.len() < link_ids.len() {
-            let Ok(event) = tokio::time::timeout_at(deadline, rx.recv()).await else {
-                break;
-            };
-            match event {
-                Ok(VenueEvent::Order { ack, .. })
-                    if link_ids.contains(&ack.client_order_id.as_str())
-                        && matches!(
-                            ack.status,
-                            OrderStatus::Filled | OrderStatus::Cancelled | OrderStatus::Rejected
-                        ) =>
-                {
-                    out.insert(ack.client_order_id.clone(), ack);
-                }
-                Ok(VenueEvent::Disconnected { .. }) | Err(broadcast::error::RecvError::Closed) => {
-                    break
-                }
-                _ => {}
-            }
-        }
-        out
+        confirm::final_states(link_ids, pushed, STREAM_CONFIRM).await
     }
 
     fn local_reject(&self, kind: RejectKind, message: String) -> VenueError {

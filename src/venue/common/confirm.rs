@@ -4,6 +4,7 @@
 
 use crate::domain::{OrderAck, OrderStatus};
 use crate::venue::VenueEvent;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,23 +55,41 @@ pub async fn final_state(
     pushed: Option<broadcast::Receiver<VenueEvent>>,
     within: Duration,
 ) -> Option<OrderAck> {
-    let mut rx = pushed?;
+    final_states(&[client_order_id], pushed, within)
+        .await
+        .remove(client_order_id)
+}
+
+/// [`final_state`] of several orders (a batch): those pushed in time, by client id.
+pub async fn final_states(
+    client_order_ids: &[&str],
+    pushed: Option<broadcast::Receiver<VenueEvent>>,
+    within: Duration,
+) -> HashMap<String, OrderAck> {
+    let mut out = HashMap::new();
+    let Some(mut rx) = pushed else {
+        return out;
+    };
     let deadline = tokio::time::Instant::now() + within;
-    loop {
-        match tokio::time::timeout_at(deadline, rx.recv()).await.ok()? {
-            Ok(VenueEvent::Order { ack, .. }) if ack.client_order_id == client_order_id => {
-                if matches!(
-                    ack.status,
-                    OrderStatus::Filled | OrderStatus::Cancelled | OrderStatus::Rejected
-                ) {
-                    return Some(ack);
-                }
+    while out.len() < client_order_ids.len() {
+        let Ok(event) = tokio::time::timeout_at(deadline, rx.recv()).await else {
+            break;
+        };
+        match event {
+            Ok(VenueEvent::Order { ack, .. })
+                if client_order_ids.contains(&ack.client_order_id.as_str())
+                    && matches!(
+                        ack.status,
+                        OrderStatus::Filled | OrderStatus::Cancelled | OrderStatus::Rejected
+                    ) =>
+            {
+                out.insert(ack.client_order_id.clone(), ack);
             }
-            Ok(VenueEvent::Disconnected { .. }) => return None,
-            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-            Err(broadcast::error::RecvError::Closed) => return None,
+            Ok(VenueEvent::Disconnected { .. }) | Err(broadcast::error::RecvError::Closed) => break,
+            _ => {}
         }
     }
+    out
 }
 
 #[cfg(test)]
